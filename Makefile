@@ -1,0 +1,80 @@
+# Onboard: `make run` starts the app, `make test` runs the whole suite (browser tests included).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+BUN_VERSION := 1.4.4
+# bun from PATH when present, else from the npm registry into .tools (never a script download).
+BUN := $(or $(shell command -v bun 2>/dev/null),$(CURDIR)/$(TOOLS)/node_modules/.bin/bun)
+CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+WORKERS ?= 1
+
+export REFLEX_BUN_PATH := $(BUN)
+export REFLEX_DIR := $(CURDIR)/$(TOOLS)/reflex
+export REFLEX_CHECK_LATEST_VERSION := 0
+export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org/
+export BUN_INSTALL_CACHE_DIR := $(CURDIR)/$(TOOLS)/bun-cache
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help run run-prod test lint format bench migrate migration clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(BUN):
+	@command -v npm >/dev/null || { echo "npm is required to fetch bun from the npm registry"; exit 1; }
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent bun@$(BUN_VERSION)
+
+migrate: $(VENV)/.installed ## Bring the database to the newest schema
+	$(PY) -m onboard_app.cli migrate
+
+run: $(VENV)/.installed $(BUN) migrate ## Run the app in development (http://localhost:3000)
+	$(VENV)/bin/reflex run
+
+run-prod: $(VENV)/.installed $(BUN) ## Run the production build (WORKERS=N backend workers; N>1 needs ONBOARD_REDIS_URL)
+	@if [ "$(WORKERS)" != 1 ] && [ -z "$$ONBOARD_REDIS_URL" ]; then echo "WORKERS=$(WORKERS) needs ONBOARD_REDIS_URL: workers share state through Redis"; exit 1; fi
+	ONBOARD_ENV=production $(PY) -m onboard_app.cli migrate
+	ONBOARD_ENV=production GRANIAN_WORKERS=$(WORKERS) $(VENV)/bin/reflex run --env prod
+
+chromium:
+	@if [ -n "$(CHROMIUM)" ] && [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Browser tests need Chromium: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chromium"; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(BUN) chromium ## Run the whole test suite, browser tests included
+	CHROMIUM=$(or $(CHROMIUM),/usr/bin/chromium) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.installed-test ## Format and fix what ruff can
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.installed-test $(BUN) ## Benchmarks (not part of the test suite)
+	$(PY) bench/run_all.py
+
+migration: $(VENV)/.installed ## Generate a migration after changing models.py (MESSAGE=...)
+	$(VENV)/bin/reflex db makemigrations --message "$(or $(MESSAGE),schema change)"
+
+clean: ## Remove build output and local tools (keeps the database and dev key)
+	rm -rf .web $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Onboard: sign-up, a resumable onboarding wizard and a server-side session re-mint."""

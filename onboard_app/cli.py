@@ -1,0 +1,48 @@
+"""Small command line for operators: ``python -m onboard_app.cli migrate|make-key|check``."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+
+from onboard_app.settings import SettingsError, get_settings
+
+
+def _migrate() -> int:
+    from onboard_app.services.db import current_revision, upgrade_to_head
+
+    settings = get_settings()
+    upgrade_to_head(settings.database_url)
+    print(f"database at revision {current_revision(settings.database_url)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status.
+    """
+    parser = argparse.ArgumentParser(prog="python -m onboard_app.cli")
+    parser.add_argument("command", choices=("migrate", "make-key", "check"))
+    args = parser.parse_args(argv)
+    if args.command == "make-key":
+        print(secrets.token_urlsafe(32))
+        return 0
+    try:
+        if args.command == "check":
+            settings = get_settings()
+            print(f"settings OK ({settings.environment}, {len(settings.signing_keys)} key(s))")
+            return 0
+        return _migrate()
+    except SettingsError as problem:
+        print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

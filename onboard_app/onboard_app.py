@@ -1,0 +1,46 @@
+"""The Reflex app: registers tables and pages, nothing else."""
+
+import reflex as rx
+
+from onboard_app import routes
+from onboard_app.models import ALL_TABLES
+from onboard_app.pages.explore import explore_page
+from onboard_app.pages.login import login_page, signup_page
+from onboard_app.pages.onboarding import wizard_page
+from onboard_app.services.db import upgrade_to_head
+from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS
+from onboard_app.state.auth import LoginState, SignupState
+from onboard_app.state.onboarding import OnboardingState
+from onboard_app.state.session import SessionState
+
+# All tables share SQLModel's metadata: registering one shows `reflex db` every table.
+rx.ModelRegistry.register(ALL_TABLES[0])
+
+# The schema is brought to the newest migration before the first request.
+upgrade_to_head()
+
+app = rx.App(
+    head_components=[rx.el.link(rel="icon", href="/favicon.ico")],
+)
+
+app.add_page(rx.fragment, route=routes.HOME, on_load=SessionState.guard, title="Onboard")
+app.add_page(
+    login_page,
+    route=routes.LOGIN,
+    title="Log in · Onboard",
+    on_load=[LoginState.reset_form, SessionState.guard],
+)
+app.add_page(
+    signup_page,
+    route=routes.SIGNUP,
+    title="Sign up · Onboard",
+    on_load=[SignupState.reset_form, SessionState.guard],
+)
+for step in WIZARD_STEPS:
+    app.add_page(
+        wizard_page(step),
+        route=routes.onboarding(step),
+        title=f"{STEP_TABLE[step].title} · Onboarding · Onboard",
+        on_load=OnboardingState.open_step,
+    )
+app.add_page(explore_page, route=routes.EXPLORE, title="Explore · Onboard", on_load=SessionState.guard)

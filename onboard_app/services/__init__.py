@@ -1,0 +1,1 @@
+"""Pure-Python core of Onboard: no module in this package imports Reflex."""

@@ -1,0 +1,113 @@
+"""Local accounts: sign up and log in with email + password.
+
+Blocking (argon2 is deliberately slow): the Reflex states call these through
+``asyncio.to_thread`` so the event loop keeps serving other users.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from onboard_app.models import User
+from onboard_app.services import passwords, users
+from onboard_app.services.throttle import Throttle
+
+LOGIN_FAILED: Final = "Email or password is incorrect."
+
+
+class FormErrors(Exception):
+    """Submitted fields are not acceptable.
+
+    Attributes:
+        errors: Field name -> message shown under that field.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        """Keep the per-field messages.
+
+        Args:
+            errors: Field name -> message.
+        """
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class LoginFailed(Exception):
+    """A login attempt did not succeed; ``str(exc)`` is the message for the user."""
+
+
+def sign_up(email: object, password: object, url: str | None = None) -> User:
+    """Create a local account.
+
+    Args:
+        email: Submitted email (any type).
+        password: Submitted password (any type).
+        url: Database URL.
+
+    Returns:
+        The new user, at the first onboarding step.
+
+    Raises:
+        FormErrors: Invalid email or password, or the address is already registered.
+    """
+    errors: dict[str, str] = {}
+    address = users.normalise_email(email)
+    if address is None:
+        errors["email"] = "Enter a valid email address, like name@example.com."
+    problem = passwords.password_problem(password)
+    if problem:
+        errors["password"] = problem
+    if errors:
+        raise FormErrors(errors)
+    assert address is not None and isinstance(password, str)
+    try:
+        return users.create_local_user(address, passwords.hash_password(password), url)
+    except users.EmailTaken:
+        raise FormErrors(
+            {"email": "An account with this email already exists. Log in instead."}
+        ) from None
+
+
+def log_in(
+    email: object,
+    password: object,
+    client: str,
+    throttle: Throttle,
+    url: str | None = None,
+) -> User:
+    """Check an email + password login, counting failures.
+
+    Unknown account, wrong password and passwordless (GitHub/OIDC) account all fail with
+    the same message after the same amount of work.
+
+    Args:
+        email: Submitted email (any type).
+        password: Submitted password (any type).
+        client: The client's address, for the per-address throttle.
+        throttle: Shared failure counters.
+        url: Database URL.
+
+    Returns:
+        The user.
+
+    Raises:
+        LoginFailed: With the message to show.
+    """
+    address = users.normalise_email(email)
+    account_key = address or (email if isinstance(email, str) else "")[:300].strip().lower()
+    wait = throttle.blocked_for(account_key, client)
+    if wait:
+        minutes = max(1, (wait + 59) // 60)
+        raise LoginFailed(
+            f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
+    secret = password if isinstance(password, str) else ""
+    user = users.get_user_by_email(address, url) if address else None
+    if not passwords.verify_password(user.password_hash if user else None, secret) or not user:
+        throttle.record_failure(account_key, client)
+        raise LoginFailed(LOGIN_FAILED)
+    throttle.record_success(account_key)
+    assert user.password_hash is not None and user.id is not None
+    if passwords.needs_rehash(user.password_hash):
+        users.update_password_hash(user.id, passwords.hash_password(secret), url)
+    return user

@@ -1,0 +1,96 @@
+"""Password hashing (argon2id) and the password rules a user is told about."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_PASSWORD: Final = 8
+MAX_PASSWORD: Final = 256
+
+# OWASP's minimum for argon2id is m=19 MiB, t=2, p=1; we use a little more memory.
+HASHER: Final = PasswordHasher(time_cost=2, memory_cost=19 * 1024 + 5 * 1024, parallelism=1)
+
+# Verified against for unknown accounts so that "no such user" costs as much as a wrong
+# password and the two cannot be told apart by timing.
+_DUMMY_HASH: Final = HASHER.hash("onboard-dummy-password-for-timing")
+
+
+def normalise_password(password: str) -> str:
+    """NFC-normalise a password so the same characters typed differently match.
+
+    Args:
+        password: The password as typed.
+
+    Returns:
+        The normalised password.
+    """
+    return unicodedata.normalize("NFC", password)
+
+
+def password_problem(password: object) -> str | None:
+    """Why a new password is not acceptable, or ``None`` if it is.
+
+    Args:
+        password: The submitted password (any type).
+
+    Returns:
+        A message for the user, or ``None``.
+    """
+    if not isinstance(password, str) or not password:
+        return "Enter a password."
+    if "\x00" in password:
+        return "The password contains a character we cannot accept."
+    length = len(normalise_password(password))
+    if length < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if length > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    if not password.strip():
+        return "The password cannot be only spaces."
+    return None
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id (CPU-heavy: call it off the event loop).
+
+    Args:
+        password: An acceptable password (see :func:`password_problem`).
+
+    Returns:
+        The encoded argon2id hash.
+    """
+    return HASHER.hash(normalise_password(password))
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; an absent hash still costs one verification.
+
+    Args:
+        password_hash: The stored hash, or ``None`` for an unknown / passwordless account.
+        password: The submitted password.
+
+    Returns:
+        Whether the password matches.
+    """
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD or "\x00" in password:
+        password = ""
+    candidate = normalise_password(password)
+    try:
+        if password_hash is None:
+            HASHER.verify(_DUMMY_HASH, candidate)
+            return False
+        return HASHER.verify(password_hash, candidate)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash uses weaker parameters than the current ones."""
+    try:
+        return HASHER.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True

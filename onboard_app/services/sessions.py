@@ -1,0 +1,201 @@
+"""Sessions: turn a token from client storage into a verified user, start and end sessions.
+
+This is the one place that decides whether a request is authenticated. Its cost per call is
+one token verification (:func:`~onboard_app.services.tokens.verify_session_token`) plus one
+primary-key read of the user row (the revocation check); when the token is stale (a claim
+differs from the row, or the sliding window is reached) it is re-minted from that row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from onboard_app.models import User
+from onboard_app.services.db import get_engine
+from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.tokens import (
+    Rejection,
+    SessionClaims,
+    TokenRejected,
+    mint_session_token,
+    needs_refresh,
+    verify_session_token,
+)
+from onboard_app.services.users import revoke_sessions
+from onboard_app.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """What the app knows about the signed-in user, read from the database.
+
+    Attributes:
+        id: Primary key.
+        email: Email address, if any.
+        display_name: Name shown in the UI.
+        avatar_url: Avatar image, if any.
+        onboarding_step: Reached onboarding step.
+        token_version: Current token version.
+    """
+
+    id: int
+    email: str | None
+    display_name: str
+    avatar_url: str | None
+    onboarding_step: Step
+    token_version: int
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A verified session.
+
+    Attributes:
+        claims: The verified claims of the token that was presented.
+        user: The user as the database has them now.
+        token: The token to keep: the presented one, or a re-minted one.
+        reminted: Whether ``token`` is new (client storage must be updated).
+    """
+
+    claims: SessionClaims
+    user: SessionUser
+    token: str
+    reminted: bool
+
+
+_SESSION_COLUMNS = (
+    col(User.id),
+    col(User.email),
+    col(User.display_name),
+    col(User.avatar_url),
+    col(User.onboarding_step),
+    col(User.token_version),
+)
+
+
+def load_session_user(user_id: int, url: str | None = None) -> SessionUser | None:
+    """One primary-key read of the columns a session needs.
+
+    Args:
+        user_id: The user.
+        url: Database URL.
+
+    Returns:
+        The user, or ``None`` if deleted.
+    """
+    query = sa.select(*_SESSION_COLUMNS).where(col(User.id) == user_id)
+    with get_engine(url).connect() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        return None
+    return SessionUser(
+        id=row[0],
+        email=row[1],
+        display_name=row[2],
+        avatar_url=row[3],
+        onboarding_step=parse_step(row[4]) or Step.PROFILE,
+        token_version=row[5],
+    )
+
+
+def authenticate(
+    token: object,
+    settings: Settings | None = None,
+    *,
+    now: int | None = None,
+    url: str | None = None,
+) -> Authenticated | TokenRejected:
+    """Verify a token and check it against the database; heal it if it is stale.
+
+    Args:
+        token: The value from client storage (any type).
+        settings: Settings (default: process-wide).
+        now: Current Unix time (tests).
+        url: Database URL.
+
+    Returns:
+        The session, or why there is none.
+    """
+    settings = settings or get_settings()
+    claims = verify_session_token(token, settings, now=now)
+    if isinstance(claims, TokenRejected):
+        return claims
+    user = load_session_user(claims.user_id, url)
+    if user is None or user.token_version != claims.token_version:
+        return TokenRejected(Rejection.REVOKED)
+    assert isinstance(token, str)
+    if user.onboarding_step != claims.onboarding_step or needs_refresh(claims, settings, now=now):
+        fresh = remint(user, claims, settings, now=now)
+        return Authenticated(claims, user, fresh, reminted=True)
+    return Authenticated(claims, user, token, reminted=False)
+
+
+def remint(
+    user: SessionUser | User,
+    claims: SessionClaims,
+    settings: Settings | None = None,
+    *,
+    now: int | None = None,
+) -> str:
+    """Mint a successor token from the database row, keeping the original ``auth_time``.
+
+    Args:
+        user: The user row as just read or written (never client data).
+        claims: The verified claims of the current token.
+        settings: Settings (default: process-wide).
+        now: Current Unix time (tests).
+
+    Returns:
+        The new token (new jti, claims from ``user``).
+    """
+    return mint_session_token(
+        _Subject.of(user), settings or get_settings(), auth_time=claims.auth_time, now=now
+    )
+
+
+def start_session(user: User, settings: Settings | None = None, *, now: int | None = None) -> str:
+    """Mint the first token of a session, after a successful login or signup.
+
+    Args:
+        user: The user row.
+        settings: Settings (default: process-wide).
+        now: Current Unix time (tests).
+
+    Returns:
+        The token.
+    """
+    now = int(time.time()) if now is None else now
+    return mint_session_token(user, settings or get_settings(), auth_time=now, now=now)
+
+
+def end_session(token: object, settings: Settings | None = None, url: str | None = None) -> bool:
+    """Log out: revoke every token of the user the token belongs to.
+
+    Args:
+        token: The presented token.
+        settings: Settings (default: process-wide).
+        url: Database URL.
+
+    Returns:
+        True if a session was ended.
+    """
+    session = authenticate(token, settings, url=url)
+    if isinstance(session, TokenRejected):
+        return False
+    revoke_sessions(session.user.id, url)
+    return True
+
+
+@dataclass(frozen=True)
+class _Subject:
+    id: int | None
+    token_version: int
+    onboarding_step: str
+
+    @classmethod
+    def of(cls, user: SessionUser | User) -> _Subject:
+        return cls(user.id, user.token_version, str(user.onboarding_step))

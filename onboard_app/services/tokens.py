@@ -1,0 +1,246 @@
+"""Session tokens: how a JWT is minted from a user row, and how one is verified.
+
+This module is the only place a session token is created or read. It checks everything
+that can be checked without the database (header, signature, key id and its grace period,
+every required claim, time claims, absolute session lifetime). The revocation check against
+the user's current token version lives in :mod:`onboard_app.services.sessions`, which calls
+:func:`verify_session_token` first.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+import jwt
+
+from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.settings import Settings, SigningKey
+
+ALGORITHM: Final = "HS256"
+TOKEN_TYPE: Final = "onboard-session+jwt"
+MAX_TOKEN_LENGTH: Final = 4096
+REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "auth_time", "ver", "onb")
+
+
+class TokenSubject(Protocol):
+    """What a token is minted from: a user row as stored in the database."""
+
+    id: int | None
+    token_version: int
+    onboarding_step: str
+
+
+class Rejection(StrEnum):
+    """Why a token does not authenticate anyone. Every failure is one of these."""
+
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    INVALID = "invalid"
+    EXPIRED = "expired"
+    SESSION_EXPIRED = "session_expired"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class TokenRejected:
+    """A failed verification.
+
+    Attributes:
+        reason: The kind of failure; the UI shows one generic message per kind.
+    """
+
+    reason: Rejection
+
+    def __bool__(self) -> bool:
+        """A rejection is falsy, so ``if claims:`` reads naturally."""
+        return False
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    """The verified content of a session token.
+
+    Attributes:
+        user_id: The subject (``sub``) as the user's primary key.
+        token_version: ``ver``: must equal the user's current version to be valid.
+        onboarding_step: ``onb``: the user's reached onboarding step when minted.
+        jti: Unique token id (for logs and audits).
+        issued_at: ``iat``.
+        expires_at: ``exp``.
+        auth_time: When the user last proved who they are (login); kept on re-mint.
+        kid: The key id the token was signed with.
+    """
+
+    user_id: int
+    token_version: int
+    onboarding_step: Step
+    jti: str
+    issued_at: int
+    expires_at: int
+    auth_time: int
+    kid: str
+
+
+def mint_session_token(
+    user: TokenSubject,
+    settings: Settings,
+    *,
+    auth_time: int | None = None,
+    now: int | None = None,
+) -> str:
+    """Mint a session token from a user row.
+
+    Args:
+        user: The user as loaded from the database (never data from a client).
+        settings: Keys, issuer, audience and lifetimes.
+        auth_time: When the user authenticated; ``now`` for a fresh login. A re-mint
+            passes the old token's value so the absolute lifetime keeps counting.
+        now: Current Unix time (tests).
+
+    Returns:
+        The signed JWT.
+
+    Raises:
+        ValueError: If the user has no id or an unknown onboarding step.
+    """
+    if user.id is None:
+        raise ValueError("cannot mint a token for an unsaved user")
+    step = parse_step(user.onboarding_step)
+    if step is None:
+        raise ValueError(f"user {user.id} has an unknown onboarding step")
+    now = int(time.time()) if now is None else now
+    auth_time = now if auth_time is None else auth_time
+    # The token never outlives the absolute session lifetime.
+    expires = min(now + settings.token_ttl, auth_time + settings.session_max_age)
+    key = settings.current_key
+    payload = {
+        "iss": settings.token_issuer,
+        "aud": settings.token_audience,
+        "sub": str(user.id),
+        "iat": now,
+        "nbf": now,
+        "exp": expires,
+        "jti": uuid.uuid4().hex,
+        "auth_time": auth_time,
+        "ver": user.token_version,
+        "onb": step.value,
+    }
+    return jwt.encode(
+        payload, key.secret, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": key.kid}
+    )
+
+
+def _key_for(header: dict[str, Any], settings: Settings, now: int) -> SigningKey | None:
+    kid = header.get("kid")
+    if not isinstance(kid, str) or header.get("alg") != ALGORITHM:
+        return None
+    if header.get("typ") != TOKEN_TYPE:
+        return None
+    for key in settings.signing_keys:
+        if key.kid == kid:
+            if key.not_after is not None and now > key.not_after:
+                return None
+            return key
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def verify_session_token(
+    token: object, settings: Settings, *, now: int | None = None
+) -> SessionClaims | TokenRejected:
+    """Verify a session token without touching the database.
+
+    Args:
+        token: Whatever the client storage held (any type; only a ``str`` can pass).
+        settings: Keyring, issuer, audience, leeway, session lifetime.
+        now: Current Unix time (tests).
+
+    Returns:
+        The claims, or a :class:`TokenRejected` saying why not.
+    """
+    if token is None or token == "":
+        return TokenRejected(Rejection.MISSING)
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        return TokenRejected(Rejection.MALFORMED)
+    now = int(time.time()) if now is None else now
+    try:
+        header = jwt.get_unverified_header(token)
+        key = _key_for(header, settings, now)
+        if key is None:
+            return TokenRejected(Rejection.INVALID)
+        payload = jwt.decode(
+            token,
+            key.secret,
+            algorithms=[ALGORITHM],
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            leeway=settings.leeway,
+            options={"require": list(REQUIRED_CLAIMS), "verify_iat": True, "verify_jti": True},
+        )
+    except jwt.ExpiredSignatureError:
+        return TokenRejected(Rejection.EXPIRED)
+    except jwt.DecodeError:
+        return TokenRejected(Rejection.MALFORMED)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        # PyJWTError covers InvalidKeyError, which is not an InvalidTokenError.
+        return TokenRejected(Rejection.INVALID)
+    return _claims_from(payload, key.kid, settings, now)
+
+
+def _claims_from(
+    payload: dict[str, Any], kid: str, settings: Settings, now: int
+) -> SessionClaims | TokenRejected:
+    sub, ver, auth_time = payload["sub"], payload["ver"], payload["auth_time"]
+    iat, exp, jti = payload["iat"], payload["exp"], payload["jti"]
+    step = parse_step(payload["onb"])
+    if (
+        not isinstance(sub, str)
+        or not sub.isascii()
+        or not sub.isdigit()
+        or len(sub) > 18
+        or not all(_is_int(v) for v in (ver, auth_time, iat, exp))
+        or not isinstance(jti, str)
+        or not 0 < len(jti) <= 64
+        or step is None
+        or auth_time > iat
+        or exp - iat > settings.token_ttl
+    ):
+        return TokenRejected(Rejection.INVALID)
+    if auth_time > now + settings.leeway:
+        return TokenRejected(Rejection.INVALID)
+    if now - auth_time > settings.session_max_age:
+        return TokenRejected(Rejection.SESSION_EXPIRED)
+    return SessionClaims(
+        user_id=int(sub),
+        token_version=ver,
+        onboarding_step=step,
+        jti=jti,
+        issued_at=iat,
+        expires_at=exp,
+        auth_time=auth_time,
+        kid=kid,
+    )
+
+
+def needs_refresh(claims: SessionClaims, settings: Settings, *, now: int | None = None) -> bool:
+    """Whether activity should re-mint this token (sliding session).
+
+    Args:
+        claims: Verified claims.
+        settings: Lifetimes.
+        now: Current Unix time (tests).
+
+    Returns:
+        True once the token is older than ``token_refresh_after`` seconds, unless the
+        absolute lifetime already caps its expiry (a re-mint could not extend it).
+    """
+    now = int(time.time()) if now is None else now
+    cap = claims.auth_time + settings.session_max_age
+    return now - claims.issued_at >= settings.token_refresh_after and claims.expires_at < cap

@@ -1,0 +1,415 @@
+"""The users repository: accounts, onboarding answers, and the state transitions on them.
+
+Every write that changes a claim the session token carries (onboarding step, token version)
+happens here, inside one transaction, and returns the updated row so the caller re-mints
+the token from what the database now says.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from onboard_app.models import OnboardingAnswers, User, utcnow
+from onboard_app.services.db import session_scope
+from onboard_app.services.onboarding import (
+    STEP_TABLE,
+    Answers,
+    Step,
+    StepInputError,
+    can_open,
+    parse_step,
+    reached_after_save,
+    unanswered_steps,
+)
+
+MAX_EMAIL: Final = 254
+_EMAIL_RE: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+class EmailTaken(Exception):
+    """An account with this email address already exists."""
+
+
+class StepNotOpen(Exception):
+    """The step cannot be saved now (not reached yet, or onboarding already completed).
+
+    Attributes:
+        reached: The user's reached step, where the wizard should go instead.
+    """
+
+    def __init__(self, reached: Step) -> None:
+        """Remember where the user actually is.
+
+        Args:
+            reached: The user's reached step.
+        """
+        super().__init__(f"step not open; reached step is {reached}")
+        self.reached = reached
+
+
+class UserGone(Exception):
+    """The user no longer exists."""
+
+
+class StepsMissing(Exception):
+    """Finish was asked for while some steps are not answered.
+
+    Attributes:
+        steps: The unanswered steps, in order.
+    """
+
+    def __init__(self, steps: list[Step]) -> None:
+        """Remember which steps are missing.
+
+        Args:
+            steps: The unanswered steps.
+        """
+        super().__init__("unanswered steps: " + ", ".join(steps))
+        self.steps = steps
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    """Outcome of :func:`complete_onboarding`.
+
+    Attributes:
+        user: The user row after the call.
+        transitioned: True only for the one call that moved the user to COMPLETED.
+    """
+
+    user: User
+    transitioned: bool
+
+
+def normalise_email(email: object) -> str | None:
+    """Normalise an email address for storage and lookup, or ``None`` if it is not one.
+
+    Args:
+        email: The submitted value (any type).
+
+    Returns:
+        The address, NFC-normalised, trimmed and lower-cased; ``None`` if invalid.
+    """
+    if not isinstance(email, str) or len(email) > MAX_EMAIL * 2:
+        return None
+    email = unicodedata.normalize("NFC", email).strip().lower()
+    if len(email) > MAX_EMAIL or not _EMAIL_RE.match(email):
+        return None
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in email):
+        return None
+    return email
+
+
+def get_user(user_id: int, url: str | None = None) -> User | None:
+    """Load a user by primary key.
+
+    Args:
+        user_id: The id.
+        url: Database URL (default: configured).
+
+    Returns:
+        The row, or ``None``.
+    """
+    with session_scope(url) as session:
+        return session.get(User, user_id)
+
+
+def get_user_by_email(email: str, url: str | None = None) -> User | None:
+    """Load a user by normalised email.
+
+    Args:
+        email: A normalised address (see :func:`normalise_email`).
+        url: Database URL.
+
+    Returns:
+        The row, or ``None``.
+    """
+    with session_scope(url) as session:
+        return session.exec(select(User).where(User.email == email)).first()
+
+
+def create_local_user(email: str, password_hash: str, url: str | None = None) -> User:
+    """Create an email + password account at the first onboarding step.
+
+    Args:
+        email: A normalised address.
+        password_hash: The argon2id hash.
+        url: Database URL.
+
+    Returns:
+        The new user.
+
+    Raises:
+        EmailTaken: If the address is already registered.
+    """
+    try:
+        with session_scope(url) as session:
+            user = User(email=email, password_hash=password_hash, display_name="")
+            session.add(user)
+            session.flush()
+            session.add(OnboardingAnswers(user_id=user.id))  # type: ignore[arg-type]
+            return user
+    except IntegrityError as exc:
+        raise EmailTaken(email) from exc
+
+
+def create_external_user(
+    *,
+    email: str | None,
+    display_name: str,
+    avatar_url: str | None,
+    github_id: int | None = None,
+    oidc_issuer: str | None = None,
+    oidc_subject: str | None = None,
+    url: str | None = None,
+) -> User:
+    """Create an account for a GitHub or OIDC identity (no password).
+
+    Args:
+        email: Verified, normalised address, or ``None``.
+        display_name: Name from the provider (prefills onboarding).
+        avatar_url: Avatar from the provider.
+        github_id: GitHub's numeric user id.
+        oidc_issuer: OIDC issuer.
+        oidc_subject: OIDC ``sub``.
+        url: Database URL.
+
+    Returns:
+        The new user.
+
+    Raises:
+        EmailTaken: If another account already uses the address (never linked silently).
+    """
+    try:
+        with session_scope(url) as session:
+            user = User(
+                email=email,
+                display_name=display_name[:80],
+                avatar_url=avatar_url,
+                github_id=github_id,
+                oidc_issuer=oidc_issuer,
+                oidc_subject=oidc_subject,
+            )
+            session.add(user)
+            session.flush()
+            session.add(OnboardingAnswers(user_id=user.id))  # type: ignore[arg-type]
+            return user
+    except IntegrityError as exc:
+        raise EmailTaken(email or "") from exc
+
+
+def find_user_by_identity(
+    *,
+    github_id: int | None = None,
+    oidc_issuer: str | None = None,
+    oidc_subject: str | None = None,
+    url: str | None = None,
+) -> User | None:
+    """Find the account linked to a GitHub id or an OIDC (issuer, subject) pair.
+
+    Args:
+        github_id: GitHub's numeric user id.
+        oidc_issuer: OIDC issuer.
+        oidc_subject: OIDC subject.
+        url: Database URL.
+
+    Returns:
+        The row, or ``None``.
+    """
+    with session_scope(url) as session:
+        if github_id is not None:
+            query = select(User).where(User.github_id == github_id)
+        else:
+            query = select(User).where(
+                User.oidc_issuer == oidc_issuer, User.oidc_subject == oidc_subject
+            )
+        return session.exec(query).first()
+
+
+def update_password_hash(user_id: int, password_hash: str, url: str | None = None) -> None:
+    """Store a re-computed hash (after login found the old parameters weaker).
+
+    Args:
+        user_id: The user.
+        password_hash: The new hash.
+        url: Database URL.
+    """
+    with session_scope(url) as session:
+        session.execute(
+            sa.update(User)
+            .where(col(User.id) == user_id)
+            .values(password_hash=password_hash, updated_at=utcnow())
+        )
+
+
+def revoke_sessions(user_id: int, url: str | None = None) -> None:
+    """Bump the token version: every token minted before is dead, on every worker.
+
+    Args:
+        user_id: The user.
+        url: Database URL.
+    """
+    with session_scope(url) as session:
+        session.execute(
+            sa.update(User)
+            .where(col(User.id) == user_id)
+            .values(token_version=User.token_version + 1, updated_at=utcnow())
+        )
+
+
+def _answers_row(session: Session, user_id: int) -> OnboardingAnswers:
+    row = session.get(OnboardingAnswers, user_id)
+    if row is None:
+        row = OnboardingAnswers(user_id=user_id)
+        session.add(row)
+    return row
+
+
+def load_answers(user_id: int, url: str | None = None) -> Answers:
+    """The stored onboarding answers of a user (display name from the user row).
+
+    Args:
+        user_id: The user.
+        url: Database URL.
+
+    Returns:
+        The answers; empty ones for a new user.
+
+    Raises:
+        UserGone: If the user does not exist.
+    """
+    with session_scope(url) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise UserGone(user_id)
+        row = session.get(OnboardingAnswers, user_id)
+        return _to_answers(user, row)
+
+
+def _to_answers(user: User, row: OnboardingAnswers | None) -> Answers:
+    if row is None:
+        return Answers(display_name=user.display_name)
+    return Answers(
+        display_name=user.display_name,
+        role=row.role,
+        bio=row.bio,
+        interests=list(row.interests or []),
+        experience_level=row.experience_level,
+        email_digest=row.email_digest,
+        theme=row.theme,
+    )
+
+
+def save_step(
+    user_id: int,
+    step: Step,
+    submitted: Mapping[str, Any],
+    *,
+    editing: bool = False,
+    url: str | None = None,
+) -> User:
+    """Validate and save one step's answers, and advance the reached step.
+
+    The answers and the new reached step are written in one transaction.
+
+    Args:
+        user_id: The user (from a verified token).
+        step: The step being saved.
+        submitted: The raw submitted fields; validated here.
+        editing: True for the settings page (onboarding completed, step unchanged).
+        url: Database URL.
+
+    Returns:
+        The updated user row.
+
+    Raises:
+        StepInputError: The answers are not valid (nothing is written).
+        StepNotOpen: The step is beyond the reached one, or onboarding state does not allow it.
+        UserGone: The user no longer exists.
+    """
+    clean, errors = STEP_TABLE[step].validate(submitted)
+    if errors:
+        raise StepInputError(errors)
+    with session_scope(url) as session:
+        user = session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise UserGone(user_id)
+        reached = parse_step(user.onboarding_step) or Step.PROFILE
+        if editing != (reached is Step.COMPLETED) or (not editing and not can_open(step, reached)):
+            raise StepNotOpen(reached)
+        answers = _answers_row(session, user_id)
+        for name, value in clean.items():
+            if name == "display_name":
+                user.display_name = value
+            else:
+                setattr(answers, name, value)
+        answers.updated_at = utcnow()
+        if not editing:
+            user.onboarding_step = reached_after_save(step, reached).value
+        user.updated_at = utcnow()
+        session.add(user)
+        session.add(answers)
+        session.flush()
+        session.refresh(user)
+        return user
+
+
+def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResult:
+    """Move a user to COMPLETED, exactly once, if every step is answered.
+
+    The move is a conditional UPDATE (``WHERE onboarding_step = 'review'``): of two
+    concurrent calls (a double click, two tabs, two workers) exactly one transitions.
+
+    Args:
+        user_id: The user (from a verified token).
+        url: Database URL.
+
+    Returns:
+        The user row after the call and whether this call made the transition.
+
+    Raises:
+        StepsMissing: Some steps are not answered (nothing is written).
+        UserGone: The user no longer exists.
+    """
+    with session_scope(url) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise UserGone(user_id)
+        if user.onboarding_step == Step.COMPLETED:
+            return CompletionResult(user, transitioned=False)
+        missing = unanswered_steps(_to_answers(user, session.get(OnboardingAnswers, user_id)))
+        if missing:
+            raise StepsMissing(missing)
+        if user.onboarding_step != Step.REVIEW:
+            raise StepsMissing([parse_step(user.onboarding_step) or Step.PROFILE])
+        now = utcnow()
+        result = session.execute(
+            sa.update(User)
+            .where(col(User.id) == user_id, col(User.onboarding_step) == Step.REVIEW.value)
+            .values(onboarding_step=Step.COMPLETED.value, onboarding_completed_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        transitioned = getattr(result, "rowcount", 0) == 1
+        session.expire(user)
+        session.refresh(user)
+        return CompletionResult(user, transitioned=transitioned)
+
+
+def delete_user(user_id: int, url: str | None = None) -> None:
+    """Delete a user and their answers.
+
+    Args:
+        user_id: The user.
+        url: Database URL.
+    """
+    with session_scope(url) as session:
+        session.execute(sa.delete(OnboardingAnswers).where(col(OnboardingAnswers.user_id) == user_id))
+        session.execute(sa.delete(User).where(col(User.id) == user_id))

@@ -1,0 +1,1 @@
+"""Reflex states: unpack input, call a service, set vars, redirect. Nothing else."""

@@ -1,0 +1,136 @@
+"""Login and signup forms with local accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import reflex as rx
+
+from onboard_app.models import User
+from onboard_app.services import access, accounts
+from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.sessions import start_session
+from onboard_app.services.throttle import make_throttle
+from onboard_app.settings import get_settings
+from onboard_app.state.session import SessionState
+
+log = logging.getLogger("onboard.auth")
+
+MAX_FIELD = 1024
+
+
+def _reached(user: User) -> Step:
+    return parse_step(user.onboarding_step) or Step.PROFILE
+
+
+def _field(form: object, name: str) -> str:
+    """A text field of a submitted form; anything odd becomes an empty string."""
+    if not isinstance(form, dict):
+        return ""
+    value = form.get(name, "")
+    return value[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+class AuthFormState(rx.State):
+    """What the login and signup forms share: the email typed, errors, busy flag."""
+
+    email: str = ""
+    form_error: str = ""
+    field_errors: dict[str, str] = {}
+    busy: bool = False
+    show_password: bool = False
+
+    @rx.event
+    def toggle_password(self) -> None:
+        """Show or hide the password."""
+        self.show_password = not self.show_password
+
+    @rx.event
+    def reset_form(self) -> rx.event.EventSpec | None:
+        """``on_load`` of the login/signup pages: clear errors, run the guard."""
+        self.form_error = ""
+        self.field_errors = {}
+        self.busy = False
+        self.show_password = False
+        return None
+
+    def _client_address(self) -> str:
+        return self.router.session.client_ip or "unknown"
+
+    async def _signed_in(self, user: User) -> list[rx.event.EventSpec]:
+        session_state = await self.get_state(SessionState)
+        session_state._adopt(start_session(user), user)
+        log.info("user %s signed in", user.id)
+        next_param = self.router.url.query_parameters.get("next")
+        target = access.decide(self.router.url.path, _reached(user), next_param)
+        return [rx.redirect(target or access.home_for(_reached(user)), replace=True)]
+
+
+class LoginState(AuthFormState):
+    """The login form."""
+
+    @rx.event
+    async def log_in(self, form: dict[str, Any]):  # noqa: ANN201 (generator of events)
+        """Check email + password; on success start a session and go where the guard says.
+
+        Args:
+            form: The submitted form (``email``, ``password``).
+        """
+        email, password = _field(form, "email"), _field(form, "password")
+        self.email = email.strip()
+        self.form_error = ""
+        self.field_errors = {}
+        if not self.email or not password:
+            self.field_errors = {
+                k: m
+                for k, v, m in (
+                    ("email", self.email, "Enter your email."),
+                    ("password", password, "Enter your password."),
+                )
+                if not v
+            }
+            return
+        self.busy = True
+        yield
+        throttle = make_throttle(get_settings())
+        try:
+            user = await asyncio.to_thread(
+                accounts.log_in, email, password, self._client_address(), throttle
+            )
+        except accounts.LoginFailed as failure:
+            self.form_error = str(failure)
+            self.busy = False
+            return
+        self.busy = False
+        for event in await self._signed_in(user):
+            yield event
+
+
+class SignupState(AuthFormState):
+    """The signup form."""
+
+    @rx.event
+    async def sign_up(self, form: dict[str, Any]):  # noqa: ANN201 (generator of events)
+        """Create a local account and start its session at the first onboarding step.
+
+        Args:
+            form: The submitted form (``email``, ``password``).
+        """
+        email, password = _field(form, "email"), _field(form, "password")
+        self.email = email.strip()
+        self.form_error = ""
+        self.field_errors = {}
+        self.busy = True
+        yield
+        try:
+            user = await asyncio.to_thread(accounts.sign_up, email, password)
+        except accounts.FormErrors as problem:
+            self.field_errors = problem.errors
+            self.busy = False
+            return
+        self.busy = False
+        yield rx.toast.success("Welcome to Onboard! Let's set up your profile.")
+        for event in await self._signed_in(user):
+            yield event

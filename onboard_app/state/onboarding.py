@@ -1,0 +1,328 @@
+"""The onboarding wizard: load saved answers, save a step on Next, Finish with a re-mint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import reflex as rx
+from sqlalchemy.exc import SQLAlchemyError
+
+from onboard_app import routes
+from onboard_app.services import users
+from onboard_app.services.onboarding import (
+    EXPERIENCE_LEVELS,
+    MAX_BIO,
+    MAX_NAME,
+    ROLES,
+    STEP_TABLE,
+    THEMES,
+    WIZARD_STEPS,
+    Answers,
+    Step,
+    StepInputError,
+    next_step,
+    parse_step,
+    previous_step,
+    step_index,
+)
+from onboard_app.services.topics import MAX_INTERESTS, TOPICS
+from onboard_app.state.session import SessionState, session_of
+
+log = logging.getLogger("onboard.onboarding")
+
+SAVE_FAILED = "We could not save your answers just now. Nothing was lost: try again."
+
+
+def _text(value: object, limit: int) -> str | None:
+    """A string argument capped at a sane length, or ``None`` for anything else."""
+    return value[: limit * 2] if isinstance(value, str) else None
+
+
+class AnswersForm(rx.State):
+    """Editable answers shared by the wizard and the settings page.
+
+    The vars are a draft: the database keeps only what a submit handler validated.
+    """
+
+    display_name: str = ""
+    role: str = ""
+    bio: str = ""
+    interests: list[str] = []
+    experience_level: str = ""
+    email_digest: str = ""
+    theme: str = ""
+    avatar_url: str = ""
+    errors: dict[str, str] = {}
+    saving: bool = False
+    loaded: bool = False
+
+    @rx.var
+    def interest_count(self) -> int:
+        """How many topics are selected."""
+        return len(self.interests)
+
+    @rx.var
+    def bio_length(self) -> int:
+        """Characters typed in the bio."""
+        return len(self.bio)
+
+    @rx.var
+    def role_label(self) -> str:
+        """The chosen role as shown to people."""
+        return ROLES.get(self.role, "Not chosen")
+
+    @rx.var
+    def experience_label(self) -> str:
+        """The chosen experience level as shown to people."""
+        return EXPERIENCE_LEVELS.get(self.experience_level, "Not chosen")
+
+    @rx.var
+    def theme_label(self) -> str:
+        """The chosen theme as shown to people."""
+        return THEMES.get(self.theme, "Not chosen")
+
+    @rx.var
+    def digest_label(self) -> str:
+        """The digest choice as shown to people."""
+        return {"yes": "Weekly digest on", "no": "No digest"}.get(self.email_digest, "Not chosen")
+
+    @rx.var
+    def interest_labels(self) -> list[str]:
+        """The chosen topics' labels."""
+        return [TOPICS[slug] for slug in self.interests if slug in TOPICS]
+
+    @rx.event
+    def set_display_name(self, value: str) -> None:
+        """Draft the display name."""
+        text = _text(value, MAX_NAME)
+        if text is not None:
+            self.display_name = text
+            self.errors.pop("display_name", None)
+
+    @rx.event
+    def set_role(self, value: str) -> None:
+        """Draft the role."""
+        if value in ROLES:
+            self.role = value
+            self.errors.pop("role", None)
+
+    @rx.event
+    def set_bio(self, value: str) -> None:
+        """Draft the bio."""
+        text = _text(value, MAX_BIO)
+        if text is not None:
+            self.bio = text
+            self.errors.pop("bio", None)
+
+    @rx.event
+    def toggle_interest(self, topic: str) -> None:
+        """Select or unselect a topic."""
+        if not isinstance(topic, str) or topic not in TOPICS:
+            return
+        if topic in self.interests:
+            self.interests = [t for t in self.interests if t != topic]
+        elif len(self.interests) < MAX_INTERESTS:
+            self.interests = [*self.interests, topic]
+        else:
+            self.errors["interests"] = f"You can pick at most {MAX_INTERESTS} topics."
+            return
+        self.errors.pop("interests", None)
+
+    @rx.event
+    def set_experience_level(self, value: str) -> None:
+        """Draft the experience level."""
+        if value in EXPERIENCE_LEVELS:
+            self.experience_level = value
+            self.errors.pop("experience_level", None)
+
+    @rx.event
+    def set_email_digest(self, value: str) -> None:
+        """Draft the digest choice (``yes`` / ``no``)."""
+        if value in ("yes", "no"):
+            self.email_digest = value
+            self.errors.pop("email_digest", None)
+
+    @rx.event
+    def set_theme(self, value: str | list[str]) -> None:
+        """Draft the theme."""
+        if isinstance(value, str) and value in THEMES:
+            self.theme = value
+            self.errors.pop("theme", None)
+
+    def _fill(self, answers: Answers, avatar_url: str | None) -> None:
+        self.display_name = answers.display_name
+        self.role = answers.role or ""
+        self.bio = answers.bio
+        self.interests = list(answers.interests)
+        self.experience_level = answers.experience_level or ""
+        self.email_digest = "" if answers.email_digest is None else (
+            "yes" if answers.email_digest else "no"
+        )
+        self.theme = answers.theme or ""
+        self.avatar_url = avatar_url or ""
+        self.errors = {}
+        self.loaded = True
+
+    def _submitted(self, step: Step) -> dict[str, Any]:
+        fields = {
+            Step.PROFILE: {"display_name": self.display_name, "role": self.role, "bio": self.bio},
+            Step.INTERESTS: {"interests": list(self.interests)},
+            Step.PREFERENCES: {
+                "experience_level": self.experience_level,
+                "email_digest": self.email_digest,
+                "theme": self.theme,
+            },
+        }
+        return fields.get(step, {})
+
+    async def _save(self, step: Step, *, editing: bool) -> tuple[SessionState, bool]:
+        """Validate and store one step's draft; re-mint the token if its claims changed."""
+        session_state, session = await session_of(self)
+        if session is None:
+            return session_state, False
+        self.saving = True
+        try:
+            user = users.save_step(
+                session.user.id, step, self._submitted(step), editing=editing
+            )
+        except StepInputError as problem:
+            self.errors = problem.errors
+            return session_state, False
+        except users.StepNotOpen:
+            return session_state, False
+        except users.UserGone:
+            session_state._forget()
+            return session_state, False
+        except SQLAlchemyError:
+            log.exception("saving step %s for user %s failed", step, session.user.id)
+            self.errors = {"form": SAVE_FAILED}
+            return session_state, False
+        finally:
+            self.saving = False
+        self.errors = {}
+        if user.onboarding_step != session.claims.onboarding_step:
+            session_state._remint_from(session, user)
+        else:
+            session_state._show(user)
+        return session_state, True
+
+
+class OnboardingState(AnswersForm):
+    """The wizard pages ``/onboarding/<step>``."""
+
+    current_step: str = ""
+
+    @rx.var
+    def step_number(self) -> int:
+        """1-based position of the open step."""
+        step = parse_step(self.current_step)
+        return step_index(step) + 1 if step and step is not Step.COMPLETED else 0
+
+    @rx.var
+    def step_title(self) -> str:
+        """Heading of the open step."""
+        step = parse_step(self.current_step)
+        return STEP_TABLE[step].title if step in STEP_TABLE else ""
+
+    @rx.var
+    def step_blurb(self) -> str:
+        """One line under the heading."""
+        step = parse_step(self.current_step)
+        return STEP_TABLE[step].blurb if step in STEP_TABLE else ""
+
+    @rx.event
+    async def open_step(self) -> rx.event.EventSpec | None:
+        """``on_load`` of every wizard page: the guard, then the saved answers."""
+        session_state, session = await session_of(self)
+        redirect = session_state._page_redirect(session)
+        if redirect is not None or session is None:
+            self.loaded = False
+            return redirect
+        path = self.router.url.path.rstrip("/")
+        self.current_step = path.rsplit("/", 1)[-1]
+        try:
+            answers = users.load_answers(session.user.id)
+        except users.UserGone:
+            session_state._forget()
+            return rx.redirect(routes.LOGIN, replace=True)
+        self._fill(answers, session.user.avatar_url)
+        return None
+
+    async def _submit(self, step: Step) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+        session_state, saved = await self._save(step, editing=False)
+        if not session_state.signed_in:
+            return rx.redirect(routes.login_with_next(routes.onboarding(step)), replace=True)
+        if not saved:
+            if self.errors.get("form"):
+                return rx.toast.error(self.errors["form"])
+            if not self.errors:
+                # Not open (crafted call, or another tab moved on): back to where the user is.
+                return rx.redirect(
+                    routes.onboarding(parse_step(session_state.reached_step) or Step.PROFILE),
+                    replace=True,
+                )
+            return None
+        return rx.redirect(routes.onboarding(next_step(step)))
+
+    @rx.event
+    async def submit_profile(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+        """Save the profile step and go to the next one."""
+        return await self._submit(Step.PROFILE)
+
+    @rx.event
+    async def submit_interests(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+        """Save the interests step and go to the next one."""
+        return await self._submit(Step.INTERESTS)
+
+    @rx.event
+    async def submit_preferences(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+        """Save the preferences step and go to the review."""
+        return await self._submit(Step.PREFERENCES)
+
+    @rx.event
+    def go_back(self) -> rx.event.EventSpec | None:
+        """Open the previous step (drafts on this page are kept until reload)."""
+        step = parse_step(self.current_step)
+        before = previous_step(step) if step and step is not Step.COMPLETED else None
+        return rx.redirect(routes.onboarding(before)) if before else None
+
+    @rx.event
+    async def finish_onboarding(self) -> list[rx.event.EventSpec] | rx.event.EventSpec | None:
+        """Complete onboarding and re-mint the session token from the updated row.
+
+        Takes no arguments: who is finishing comes from the verified token, what the new
+        token says comes from the database.
+        """
+        session_state, session = await session_of(self)
+        if session is None:
+            return rx.redirect(routes.login_with_next(routes.onboarding(Step.REVIEW)), replace=True)
+        self.saving = True
+        try:
+            result = users.complete_onboarding(session.user.id)
+        except users.StepsMissing as missing:
+            first = missing.steps[0]
+            names = ", ".join(STEP_TABLE[s].title.lower() for s in missing.steps)
+            return [
+                rx.toast.error(f"Almost there: please complete {names} first."),
+                rx.redirect(routes.onboarding(first), replace=True),
+            ]
+        except users.UserGone:
+            session_state._forget()
+            return rx.redirect(routes.LOGIN, replace=True)
+        except SQLAlchemyError:
+            log.exception("finishing onboarding for user %s failed", session.user.id)
+            return rx.toast.error(SAVE_FAILED)
+        finally:
+            self.saving = False
+        session_state._remint_from(session, result.user)
+        if result.transitioned:
+            log.info("user %s completed onboarding", session.user.id)
+        self.loaded = False
+        return [
+            rx.redirect(routes.EXPLORE, replace=True),
+            rx.toast.success("You're all set. Welcome to Onboard!"),
+        ]
+
+
+STEP_LABELS = tuple((step.value, STEP_TABLE[step].title) for step in WIZARD_STEPS)

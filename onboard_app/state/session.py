@@ -1,0 +1,144 @@
+"""The one shared State that holds the session JWT, and the page guard.
+
+The token lives in ``localStorage`` (kept across reloads, shared and synced by every tab of
+the browser). The client can overwrite it at any moment, so nothing here trusts it:
+every handler that touches user data calls :meth:`SessionState._current_session`, which
+verifies the token and checks it against the database. Identity is never taken from an
+event argument.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import reflex as rx
+
+from onboard_app import routes
+from onboard_app.services import access
+from onboard_app.services.sessions import (
+    Authenticated,
+    SessionUser,
+    authenticate,
+    end_session,
+    remint,
+)
+from onboard_app.services.tokens import TokenRejected
+from onboard_app.models import User
+
+log = logging.getLogger("onboard.session")
+
+TOKEN_STORAGE_NAME = "onboard_session"
+
+
+class SessionState(rx.State):
+    """The session token and what the UI may show about the signed-in user."""
+
+    token: str = rx.LocalStorage("", name=TOKEN_STORAGE_NAME, sync=True)
+    signed_in: bool = False
+    user_name: str = ""
+    user_email: str = ""
+    user_avatar: str = ""
+    reached_step: str = ""
+
+    @rx.var
+    def session_lost(self) -> bool:
+        """True when another tab logged out (the synced token vanished) while shown signed in."""
+        return self.signed_in and not self.token
+
+    @rx.var
+    def user_initials(self) -> str:
+        """Up to two initials for the avatar fallback."""
+        words = (self.user_name or self.user_email or "?").split()
+        return "".join(word[0] for word in words[:2]).upper()
+
+    def _current_session(self) -> Authenticated | None:
+        """Verify the stored token against the database; heal or clear it.
+
+        Returns:
+            The session, or ``None`` (and the UI is reset to signed out).
+        """
+        result = authenticate(self.token)
+        if isinstance(result, TokenRejected):
+            if self.token:
+                log.info("session rejected: %s", result.reason)
+            self._forget()
+            return None
+        if result.reminted:
+            log.info("session re-minted for user %s (was jti %s)", result.user.id, result.claims.jti)
+            self.token = result.token
+        self._show(result.user)
+        return result
+
+    def _adopt(self, token: str, user: User | SessionUser) -> None:
+        """Keep a token minted on the server for ``user`` (login, signup, re-mint).
+
+        Args:
+            token: The new token.
+            user: The user row it was minted from.
+        """
+        self.token = token
+        self._show(user)
+
+    def _remint_from(self, session: Authenticated, user: User) -> None:
+        """Replace the token with one minted from the updated database row.
+
+        Args:
+            session: The verified session before the change.
+            user: The user row after the change.
+        """
+        self._adopt(remint(user, session.claims), user)
+        log.info("session re-minted for user %s after update", user.id)
+
+    def _show(self, user: User | SessionUser) -> None:
+        self.signed_in = True
+        self.user_name = user.display_name
+        self.user_email = user.email or ""
+        self.user_avatar = user.avatar_url or ""
+        self.reached_step = str(user.onboarding_step)
+
+    def _forget(self) -> None:
+        self.token = ""
+        self.signed_in = False
+        self.user_name = self.user_email = self.user_avatar = self.reached_step = ""
+
+    def _page_redirect(self, session: Authenticated | None) -> rx.event.EventSpec | None:
+        """The guard's verdict for the current page.
+
+        Args:
+            session: The verified session, or ``None``.
+
+        Returns:
+            A redirect, or ``None`` if the visitor may stay.
+        """
+        url = self.router.url
+        reached = session.user.onboarding_step if session else None
+        target = access.decide(url.path, reached, url.query_parameters.get("next"))
+        return rx.redirect(target, replace=True) if target else None
+
+    @rx.event
+    def guard(self) -> rx.event.EventSpec | None:
+        """``on_load`` of pages that need nothing but the guard."""
+        return self._page_redirect(self._current_session())
+
+    @rx.event
+    def log_out(self) -> list[rx.event.EventSpec]:
+        """End the session everywhere: bump the token version, clear every tab."""
+        ended = end_session(self.token)
+        self._forget()
+        events = [rx.redirect(routes.LOGIN, replace=True)]
+        if ended:
+            events.append(rx.toast.info("You are logged out."))
+        return events
+
+
+async def session_of(state: rx.State) -> tuple[SessionState, Authenticated | None]:
+    """The shared session state and its verified session, from any other state.
+
+    Args:
+        state: The calling state.
+
+    Returns:
+        The session state and the session (``None`` when not authenticated).
+    """
+    session_state = await state.get_state(SessionState)
+    return session_state, session_state._current_session()

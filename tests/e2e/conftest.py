@@ -1,0 +1,213 @@
+"""A real running Onboard (``reflex run --env prod``) and a real Chromium, for browser tests.
+
+The app runs as a subprocess exactly as an operator would start it, against a throwaway
+SQLite database and a throwaway signing key; the browser is Playwright driving the
+system Chromium (``CHROMIUM``, default ``/usr/bin/chromium``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN_STORAGE_KEY = "onboard_session"
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningApp:
+    """A started app: its address, database and environment."""
+
+    url: str
+    database_url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        """What the app printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def app_environment(tmp: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a test app: throwaway database and key, quiet Reflex."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARD_")}
+    bun = ROOT / ".tools" / "node_modules" / ".bin" / "bun"
+    env.update(
+        {
+            "ONBOARD_ENV": "production",
+            "ONBOARD_SIGNING_KEY": "e2e:" + secrets.token_urlsafe(32),
+            "ONBOARD_DATABASE_URL": f"sqlite:///{tmp / 'e2e.db'}",
+            "ONBOARD_PUBLIC_URL": f"http://localhost:{port}",
+            "REFLEX_CHECK_LATEST_VERSION": "0",
+            "REFLEX_DIR": str(ROOT / ".tools" / "reflex"),
+            "REFLEX_API_URL": f"http://localhost:{port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if "REFLEX_BUN_PATH" not in env and bun.exists():
+        env["REFLEX_BUN_PATH"] = str(bun)
+    env.update(extra)
+    return env
+
+
+def start_app(tmp: Path, *, port: int | None = None, **extra: str) -> RunningApp:
+    """Migrate a fresh database and start ``reflex run --env prod`` on a free port."""
+    port = port or free_port()
+    env = app_environment(tmp, port, **extra)
+    python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
+    subprocess.run([python, "-m", "onboard_app.cli", "migrate"], cwd=ROOT, env=env, check=True)
+    log_path = tmp / f"app-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [python, "-m", "reflex", "run", "--env", "prod", "--single-port",
+             "--frontend-port", str(port), "--loglevel", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    app = RunningApp(f"http://localhost:{port}", env["ONBOARD_DATABASE_URL"], env, process, log_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited early:\n{app.log()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{app.url}/ping", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return app
+        except OSError:
+            pass
+        time.sleep(0.5)
+    stop_app(app)
+    raise RuntimeError(f"the app did not answer within 240 s:\n{app.log()[-4000:]}")
+
+
+def stop_app(app: RunningApp) -> None:
+    """Stop the app and everything it started."""
+    if app.process.poll() is None:
+        try:
+            os.killpg(app.process.pid, signal.SIGTERM)
+            app.process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(app.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """One running app for the browser tests of the session."""
+    app = start_app(tmp_path_factory.mktemp("e2e-app"))
+    yield app
+    stop_app(app)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    """Playwright, for the session."""
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    """The system Chromium, headless."""
+    executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    browser = playwright_instance.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+class ConsoleLog(list[str]):
+    """Console errors and page errors seen by a page."""
+
+    def record(self, message: ConsoleMessage) -> None:
+        """Keep errors only."""
+        if message.type == "error":
+            self.append(message.text)
+
+
+@pytest.fixture
+def console() -> ConsoleLog:
+    """Collected console errors of the test's pages."""
+    return ConsoleLog()
+
+
+@pytest.fixture
+def page(browser: Browser, console: ConsoleLog, app_server: RunningApp) -> Iterator[Page]:
+    """A fresh browser profile (context) and page, failing on page errors."""
+    context = browser.new_context(base_url=app_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("console", console.record)
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    yield page
+    context.close()
+
+
+def stored_token(page: Page) -> str:
+    """The session token the browser keeps in localStorage (empty if none)."""
+    return page.evaluate(f"() => window.localStorage.getItem({TOKEN_STORAGE_KEY!r}) || ''")
+
+
+def token_claims(token: str) -> dict[str, object]:
+    """The payload of a JWT, unverified (to look at what the browser holds)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def new_email(prefix: str = "user") -> str:
+    """A unique email address for one test."""
+    return f"{prefix}-{secrets.token_hex(4)}@example.com"
+
+
+def sign_up(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Create an account through the signup page; ends on the first wizard step."""
+    page.goto("/signup")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#submit").click()
+    page.wait_for_url("**/onboarding/profile")
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Log in through the login page."""
+    page.goto("/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#submit").click()
