@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
 BUN_VERSION := 1.4.4
+OIDC_MOCK := $(TOOLS)/node_modules/oauth2-mock-server/package.json
+OIDC_MOCK_VERSION := 7.2.1
 # bun from PATH when present, else from the npm registry into .tools (never a script download).
 BUN := $(or $(shell command -v bun 2>/dev/null),$(CURDIR)/$(TOOLS)/node_modules/.bin/bun)
 CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
@@ -19,7 +21,7 @@ export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org/
 export BUN_INSTALL_CACHE_DIR := $(CURDIR)/$(TOOLS)/bun-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run run-prod test lint format bench migrate migration clean
+.PHONY: help run run-prod test lint format bench migrate migration clean chromium
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +40,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 $(BUN):
 	@command -v npm >/dev/null || { echo "npm is required to fetch bun from the npm registry"; exit 1; }
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent bun@$(BUN_VERSION)
+
+# A real OpenID Connect server for the OAuth tests (runs on Node 20).
+$(OIDC_MOCK):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent oauth2-mock-server@$(OIDC_MOCK_VERSION)
 
 migrate: $(VENV)/.installed ## Bring the database to the newest schema
 	$(PY) -m onboard_app.cli migrate
@@ -58,7 +64,7 @@ chromium:
 		echo "Browser tests need Chromium: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chromium"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(BUN) chromium ## Run the whole test suite, browser tests included
+test: $(VENV)/.installed-test $(BUN) $(OIDC_MOCK) chromium ## Run the whole test suite, browser tests included
 	CHROMIUM=$(or $(CHROMIUM),/usr/bin/chromium) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test ## ruff (lint + format check) and mypy

@@ -91,7 +91,7 @@ def interest_fields(state: type[AnswersForm]) -> rx.Component:
         rx.flex(
             *[_chip(slug, label, state) for slug, label in TOPICS.items()],
             wrap="wrap",
-            gap="2",
+            spacing="2",
             role="group",
             aria_label="Topics",
         ),
@@ -120,12 +120,12 @@ def preference_fields(state: type[AnswersForm]) -> rx.Component:
                 rx.flex(
                     *[
                         rx.el.label(
-                            rx.flex(rx.radio_group.item(value=value, id=f"level-{value}"), label, gap="2"),
+                            rx.flex(rx.radio_group.item(value=value, id=f"level-{value}"), label, spacing="2"),
                             html_for=f"level-{value}",
                         )
                         for value, label in EXPERIENCE_LEVELS.items()
                     ],
-                    gap="4",
+                    spacing="4",
                     wrap="wrap",
                 ),
                 value=state.experience_level,
@@ -139,14 +139,14 @@ def preference_fields(state: type[AnswersForm]) -> rx.Component:
             rx.radio_group.root(
                 rx.flex(
                     rx.el.label(
-                        rx.flex(rx.radio_group.item(value="yes", id="digest-yes"), "Yes, send it", gap="2"),
+                        rx.flex(rx.radio_group.item(value="yes", id="digest-yes"), "Yes, send it", spacing="2"),
                         html_for="digest-yes",
                     ),
                     rx.el.label(
-                        rx.flex(rx.radio_group.item(value="no", id="digest-no"), "No thanks", gap="2"),
+                        rx.flex(rx.radio_group.item(value="no", id="digest-no"), "No thanks", spacing="2"),
                         html_for="digest-no",
                     ),
-                    gap="4",
+                    spacing="4",
                     wrap="wrap",
                 ),
                 value=state.email_digest,

@@ -48,7 +48,7 @@ def auth_card(*children: rx.Component, title: str, subtitle: str) -> rx.Componen
             max_width="420px",
         ),
         min_height="100vh",
-        padding="4",
+        padding="1rem",
         background="var(--gray-2)",
     )
 
@@ -98,8 +98,8 @@ def navbar() -> rx.Component:
             max_width="1100px",
             margin_x="auto",
         ),
-        padding_x="4",
-        padding_y="3",
+        padding_x="1rem",
+        padding_y="0.75rem",
         border_bottom="1px solid var(--gray-5)",
         background="var(--color-panel-solid)",
         position="sticky",
@@ -115,8 +115,8 @@ def app_shell(*children: rx.Component) -> rx.Component:
         navbar(),
         rx.cond(
             SessionState.signed_in,
-            rx.box(*children, max_width="1100px", margin_x="auto", padding="4"),
-            rx.center(rx.spinner(size="3"), padding="9"),
+            rx.box(*children, max_width="1100px", margin_x="auto", padding="1.5rem 1rem"),
+            rx.center(rx.spinner(size="3"), padding="4rem"),
         ),
         min_height="100vh",
         background="var(--gray-2)",

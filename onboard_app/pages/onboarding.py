@@ -27,7 +27,7 @@ def _nav(primary: rx.Component, *, first: bool = False) -> rx.Component:
         rx.spacer(),
         primary,
         width="100%",
-        padding_top="2",
+        padding_top="0.5rem",
     )
 
 
@@ -57,7 +57,7 @@ def _summary_row(title: str, value: rx.Component, step: Step) -> rx.Component:
         rx.link("Edit", href=routes.onboarding(step), size="2", id=f"edit-{step.value}"),
         width="100%",
         align="start",
-        padding_y="3",
+        padding_y="0.75rem",
         border_bottom="1px solid var(--gray-4)",
     )
 
@@ -81,7 +81,7 @@ def review_body() -> rx.Component:
             rx.flex(
                 rx.foreach(state.interest_labels, lambda label: rx.badge(label, size="2", radius="full")),
                 wrap="wrap",
-                gap="2",
+                spacing="2",
                 id="review-interests",
             ),
             Step.INTERESTS,
@@ -135,7 +135,7 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
                                 spacing="4",
                                 width="100%",
                             ),
-                            rx.center(rx.spinner(size="3"), padding="9", width="100%"),
+                            rx.center(rx.spinner(size="3"), padding="4rem", width="100%"),
                         ),
                         size="4",
                         width="100%",
@@ -145,8 +145,8 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
                     max_width="640px",
                     align="center",
                 ),
-                padding_x="3",
-                padding_y="6",
+                padding_x="0.75rem",
+                padding_y="2rem",
             ),
             min_height="100vh",
             background="var(--gray-2)",

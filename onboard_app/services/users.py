@@ -331,13 +331,11 @@ def save_step(
         The updated user row.
 
     Raises:
+        StepNotOpen: The step is beyond the reached one, or onboarding state does not allow it
+            (checked first: an out-of-order step is refused whatever it contains).
         StepInputError: The answers are not valid (nothing is written).
-        StepNotOpen: The step is beyond the reached one, or onboarding state does not allow it.
         UserGone: The user no longer exists.
     """
-    clean, errors = STEP_TABLE[step].validate(submitted)
-    if errors:
-        raise StepInputError(errors)
     with session_scope(url) as session:
         user = session.get(User, user_id, with_for_update=True)
         if user is None:
@@ -345,6 +343,9 @@ def save_step(
         reached = parse_step(user.onboarding_step) or Step.PROFILE
         if editing != (reached is Step.COMPLETED) or (not editing and not can_open(step, reached)):
             raise StepNotOpen(reached)
+        clean, errors = STEP_TABLE[step].validate(submitted)
+        if errors:
+            raise StepInputError(errors)
         answers = _answers_row(session, user_id)
         for name, value in clean.items():
             if name == "display_name":

@@ -34,6 +34,11 @@ log = logging.getLogger("onboard.onboarding")
 SAVE_FAILED = "We could not save your answers just now. Nothing was lost: try again."
 
 
+def _is_choice(value: object, options: dict[str, str]) -> bool:
+    """Whether a (possibly crafted) argument is one of the offered options."""
+    return isinstance(value, str) and value in options
+
+
 def _text(value: object, limit: int) -> str | None:
     """A string argument capped at a sane length, or ``None`` for anything else."""
     return value[: limit * 2] if isinstance(value, str) else None
@@ -103,7 +108,7 @@ class AnswersForm(rx.State):
     @rx.event
     def set_role(self, value: str) -> None:
         """Draft the role."""
-        if value in ROLES:
+        if _is_choice(value, ROLES):
             self.role = value
             self.errors.pop("role", None)
 
@@ -132,21 +137,21 @@ class AnswersForm(rx.State):
     @rx.event
     def set_experience_level(self, value: str) -> None:
         """Draft the experience level."""
-        if value in EXPERIENCE_LEVELS:
+        if _is_choice(value, EXPERIENCE_LEVELS):
             self.experience_level = value
             self.errors.pop("experience_level", None)
 
     @rx.event
     def set_email_digest(self, value: str) -> None:
         """Draft the digest choice (``yes`` / ``no``)."""
-        if value in ("yes", "no"):
+        if _is_choice(value, {"yes": "", "no": ""}):
             self.email_digest = value
             self.errors.pop("email_digest", None)
 
     @rx.event
     def set_theme(self, value: str | list[str]) -> None:
         """Draft the theme."""
-        if isinstance(value, str) and value in THEMES:
+        if _is_choice(value, THEMES):
             self.theme = value
             self.errors.pop("theme", None)
 

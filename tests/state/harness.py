@@ -1,0 +1,114 @@
+"""Run Reflex event handlers in-process, the way a (possibly modified) client would call them.
+
+A handler is called through its raw function with exactly the arguments a crafted
+websocket message could carry; the returned events are flattened so tests can assert on
+redirects and toasts. The state tree is Reflex's own (root ``State`` with every substate).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from reflex.istate.data import RouterData
+from reflex.state import BaseState, State
+from reflex_base.event import EventHandler, EventSpec
+
+S = TypeVar("S", bound=BaseState)
+
+
+class Client:
+    """One browser tab: a root state tree, its router data and its client storage."""
+
+    def __init__(self, ip: str = "203.0.113.7") -> None:
+        self.root = State(_reflex_internal_init=True)
+        self.ip = ip
+        self.navigate("/")
+
+    def state(self, cls: type[S]) -> S:
+        """The instance of a substate in this tab's tree."""
+        return self.root.get_substate(cls.get_full_name().split(".")[1:])  # type: ignore[return-value]
+
+    def navigate(self, path: str, query: dict[str, str] | None = None) -> None:
+        """Set the URL the next events see (as the browser's router would)."""
+        query = query or {}
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        self.root.router = RouterData.from_router_data(
+            {
+                "pathname": path,
+                "query": query,
+                "asPath": path + (f"?{qs}" if qs else ""),
+                "headers": {"origin": "http://localhost:3000"},
+                "ip": self.ip,
+            }
+        )
+
+    async def call(self, handler: EventHandler, *args: Any, **kwargs: Any) -> list[Any]:
+        """Run a handler with any arguments and return the events it produced."""
+        cls = _owner(handler)
+        result = handler.fn(self.state(cls), *args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        events: list[Any] = []
+        if inspect.isasyncgen(result):
+            async for item in result:
+                events.extend(_flatten(item))
+        elif inspect.isgenerator(result):
+            for item in result:
+                events.extend(_flatten(item))
+        else:
+            events.extend(_flatten(result))
+        return events
+
+    async def open(self, path: str, on_load: EventHandler, query: dict[str, str] | None = None) -> list[Any]:
+        """Navigate and run the page's on_load handler."""
+        self.navigate(path, query)
+        return await self.call(on_load)
+
+
+def _owner(handler: EventHandler) -> type[BaseState]:
+    state_name = handler.state_full_name
+    for cls in _all_states(State):
+        if cls.get_full_name() == state_name:
+            return cls
+    raise LookupError(state_name)
+
+
+def _all_states(cls: type[BaseState]) -> Iterable[type[BaseState]]:
+    yield cls
+    for sub in cls.get_substates():
+        yield from _all_states(sub)
+
+
+def _flatten(item: Any) -> list[Any]:
+    if item is None:
+        return []
+    if isinstance(item, list | tuple):
+        return [e for sub in item for e in _flatten(sub)]
+    return [item]
+
+
+def _arg(spec: EventSpec, name: str) -> Any:
+    for var, value in spec.args:
+        if str(var) == name:
+            return getattr(value, "_var_value", value)
+    return None
+
+
+def redirects(events: list[Any]) -> list[str]:
+    """The paths of the redirects among the events."""
+    return [
+        _arg(e, "path")
+        for e in events
+        if isinstance(e, EventSpec) and {str(var) for var, _ in e.args} >= {"path", "external"}
+    ]
+
+
+def toasts(events: list[Any]) -> list[str]:
+    """The text of the toasts among the events (as rendered JavaScript)."""
+    return [
+        str(_arg(e, "function"))
+        for e in events
+        if isinstance(e, EventSpec) and "__toast" in str(_arg(e, "function"))
+    ]
