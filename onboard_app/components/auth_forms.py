@@ -40,7 +40,10 @@ def credentials_form(
     password_autocomplete: str,
     password_hint: str | None = None,
 ) -> rx.Component:
-    """Email + password form with inline errors; keeps the email after a failure."""
+    """Email + password form with inline errors.
+
+    The form is not reset on submit, so what was typed stays after a failed attempt.
+    """
     return rx.form(
         rx.vstack(
             form_error(state.form_error),
@@ -50,7 +53,6 @@ def credentials_form(
                     name="email",
                     id="email",
                     type="email",
-                    default_value=state.email,
                     placeholder="you@example.com",
                     auto_complete="email",
                     size="3",

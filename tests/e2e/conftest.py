@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -180,6 +181,16 @@ def page(browser: Browser, console: ConsoleLog, app_server: RunningApp) -> Itera
     context.close()
 
 
+def at(path: str) -> re.Pattern[str]:
+    """A URL matcher for a path (with its query, if given), tolerating a trailing slash.
+
+    The production server answers ``/x`` with a redirect to ``/x/`` on a full page load.
+    """
+    route, _, query = path.partition("?")
+    suffix = re.escape(route.rstrip("/")) + "/?" + (r"\?" + re.escape(query) if query else "")
+    return re.compile(r"^https?://[^/]+" + suffix + "$")
+
+
 def stored_token(page: Page) -> str:
     """The session token the browser keeps in localStorage (empty if none)."""
     return page.evaluate(f"() => window.localStorage.getItem({TOKEN_STORAGE_KEY!r}) || ''")
@@ -202,7 +213,7 @@ def sign_up(page: Page, email: str, password: str = PASSWORD) -> None:
     page.locator("#email").fill(email)
     page.locator("#password").fill(password)
     page.locator("#submit").click()
-    page.wait_for_url("**/onboarding/profile")
+    page.wait_for_url(at("/onboarding/profile"))
 
 
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:

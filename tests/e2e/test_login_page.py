@@ -6,7 +6,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ConsoleLog, RunningApp
+from tests.e2e.conftest import at, ConsoleLog, RunningApp
 
 
 def test_login_page_renders_without_console_errors(page: Page, console: ConsoleLog) -> None:
@@ -29,5 +29,5 @@ def test_favicon_and_logo_are_served(app_server: RunningApp) -> None:
 
 def test_anonymous_visitor_is_sent_to_login(page: Page) -> None:
     page.goto("/explore")
-    page.wait_for_url("**/login?next=/explore")
+    page.wait_for_url(at("/login?next=/explore"))
     expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
