@@ -17,8 +17,11 @@ class User(SQLModel, table=True):
     """An account: local (email + password) or linked to GitHub / an OIDC provider."""
 
     __tablename__ = "users"
+    # AUTOINCREMENT: SQLite must never hand a deleted user's id to a new account, or the
+    # deleted user's still-unexpired token (same sub, same version 1) would log into it.
     __table_args__ = (
         sa.UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc_identity"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)

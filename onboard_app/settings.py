@@ -156,7 +156,8 @@ def decode_key(text: str) -> bytes:
         raw = bytes.fromhex(text)
     else:
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            # validate=True: a passphrase is not silently "decoded" by dropping characters.
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             raw = None
     if raw is None:
@@ -182,7 +183,7 @@ def _parse_current_key(text: str) -> SigningKey:
 
 def _checked_kid(kid: str) -> str:
     kid = kid.strip()
-    if not kid or len(kid) > 64 or not all(c.isalnum() or c in "-_." for c in kid):
+    if not kid or len(kid) > 64 or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in kid):
         raise SettingsError(f"key id {kid!r} must be 1-64 characters of [A-Za-z0-9._-]")
     return kid
 
@@ -227,6 +228,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name} must be a number of seconds, got {raw!r}") from exc
+    if not 0 < value <= 300:
+        raise SettingsError(f"{PREFIX}{name} must be between 0 and 300 seconds")
+    return value
+
+
 def _oauth(env: Mapping[str, str]) -> tuple[OAuthClientSettings | None, OAuthClientSettings | None]:
     github = None
     if env.get(PREFIX + "GITHUB_CLIENT_ID") and env.get(PREFIX + "GITHUB_CLIENT_SECRET"):
@@ -243,7 +257,7 @@ def _oauth(env: Mapping[str, str]) -> tuple[OAuthClientSettings | None, OAuthCli
             ),
             api_url=env.get(PREFIX + "GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             scope="read:user user:email",
-            timeout=float(env.get(PREFIX + "OAUTH_TIMEOUT", "10")),
+            timeout=_float(env, "OAUTH_TIMEOUT", 10.0),
         )
     oidc = None
     if env.get(PREFIX + "OIDC_ISSUER") and env.get(PREFIX + "OIDC_CLIENT_ID"):
@@ -254,7 +268,7 @@ def _oauth(env: Mapping[str, str]) -> tuple[OAuthClientSettings | None, OAuthCli
             client_secret=env.get(PREFIX + "OIDC_CLIENT_SECRET", ""),
             issuer=env[PREFIX + "OIDC_ISSUER"].rstrip("/"),
             scope=env.get(PREFIX + "OIDC_SCOPE", "openid email profile"),
-            timeout=float(env.get(PREFIX + "OAUTH_TIMEOUT", "10")),
+            timeout=_float(env, "OAUTH_TIMEOUT", 10.0),
         )
     return github, oidc
 

@@ -17,7 +17,9 @@ def profile_fields(state: type[AnswersForm]) -> rx.Component:
             state.avatar_url,
             rx.hstack(
                 rx.avatar(src=state.avatar_url, fallback="?", size="4", radius="full"),
-                rx.text("Your avatar comes from your sign-in provider.", size="2", color_scheme="gray"),
+                rx.text(
+                    "Your avatar comes from your sign-in provider.", size="2", color_scheme="gray"
+                ),
                 align="center",
             ),
         ),
@@ -120,7 +122,11 @@ def preference_fields(state: type[AnswersForm]) -> rx.Component:
                 rx.flex(
                     *[
                         rx.el.label(
-                            rx.flex(rx.radio_group.item(value=value, id=f"level-{value}"), label, spacing="2"),
+                            rx.flex(
+                                rx.radio_group.item(value=value, id=f"level-{value}"),
+                                label,
+                                spacing="2",
+                            ),
                             html_for=f"level-{value}",
                         )
                         for value, label in EXPERIENCE_LEVELS.items()
@@ -139,11 +145,19 @@ def preference_fields(state: type[AnswersForm]) -> rx.Component:
             rx.radio_group.root(
                 rx.flex(
                     rx.el.label(
-                        rx.flex(rx.radio_group.item(value="yes", id="digest-yes"), "Yes, send it", spacing="2"),
+                        rx.flex(
+                            rx.radio_group.item(value="yes", id="digest-yes"),
+                            "Yes, send it",
+                            spacing="2",
+                        ),
                         html_for="digest-yes",
                     ),
                     rx.el.label(
-                        rx.flex(rx.radio_group.item(value="no", id="digest-no"), "No thanks", spacing="2"),
+                        rx.flex(
+                            rx.radio_group.item(value="no", id="digest-no"),
+                            "No thanks",
+                            spacing="2",
+                        ),
                         html_for="digest-no",
                     ),
                     spacing="4",

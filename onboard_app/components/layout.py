@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.style import set_color_mode
 
 from onboard_app import routes
 from onboard_app.state.session import SessionState
@@ -108,16 +109,40 @@ def navbar() -> rx.Component:
     )
 
 
+def _apply_color_mode(mode: str) -> rx.Component:
+    return rx.box(on_mount=set_color_mode(mode), display="none")  # type: ignore[arg-type]
+
+
+def themed(*children: rx.Component) -> rx.Component:
+    """Children drawn in the signed-in user's theme preference.
+
+    The preference becomes the app's color mode: when it changes, another branch of the
+    match mounts and its ``on_mount`` calls the color mode setter in the browser.
+    """
+    sync = rx.cond(
+        SessionState.signed_in,
+        rx.match(
+            SessionState.theme,
+            ("dark", _apply_color_mode("dark")),
+            ("light", _apply_color_mode("light")),
+            _apply_color_mode("system"),
+        ),
+    )
+    return rx.fragment(sync, *children)
+
+
 def app_shell(*children: rx.Component) -> rx.Component:
     """The signed-in frame; nothing inside renders until the guard has verified the token."""
-    return rx.box(
-        session_watch(),
-        navbar(),
-        rx.cond(
-            SessionState.signed_in,
-            rx.box(*children, max_width="1100px", margin_x="auto", padding="1.5rem 1rem"),
-            rx.center(rx.spinner(size="3"), padding="4rem"),
-        ),
-        min_height="100vh",
-        background="var(--gray-2)",
+    return themed(
+        rx.box(
+            session_watch(),
+            navbar(),
+            rx.cond(
+                SessionState.signed_in,
+                rx.box(*children, max_width="1100px", margin_x="auto", padding="1.5rem 1rem"),
+                rx.center(rx.spinner(size="3"), padding="4rem"),
+            ),
+            min_height="100vh",
+            background="var(--gray-2)",
+        )
     )

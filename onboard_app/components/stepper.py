@@ -47,7 +47,9 @@ def stepper() -> rx.Component:
     items = []
     for step in WIZARD_STEPS:
         if items:
-            items.append(rx.box(flex="1", height="2px", background="var(--gray-5)", min_width="12px"))
+            items.append(
+                rx.box(flex="1", height="2px", background="var(--gray-5)", min_width="12px")
+            )
         items.append(_dot(step_index(step), STEP_TABLE[step].title, routes.onboarding(step)))
     return rx.vstack(
         rx.hstack(*items, align="center", width="100%", spacing="2"),

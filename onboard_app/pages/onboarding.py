@@ -8,7 +8,7 @@ import reflex as rx
 
 from onboard_app import routes
 from onboard_app.components.answer_fields import interest_fields, preference_fields, profile_fields
-from onboard_app.components.layout import brand, session_watch
+from onboard_app.components.layout import brand, session_watch, themed
 from onboard_app.components.stepper import stepper
 from onboard_app.services.onboarding import Step
 from onboard_app.state.onboarding import OnboardingState
@@ -19,10 +19,23 @@ def _nav(primary: rx.Component, *, first: bool = False) -> rx.Component:
     return rx.hstack(
         rx.cond(
             first,
-            rx.button("Log out", variant="ghost", color_scheme="gray", type="button",
-                      on_click=SessionState.log_out, id="wizard-logout"),
-            rx.button(rx.icon("arrow-left", size=16), "Back", variant="soft", color_scheme="gray",
-                      type="button", on_click=OnboardingState.go_back, id="back"),
+            rx.button(
+                "Log out",
+                variant="ghost",
+                color_scheme="gray",
+                type="button",
+                on_click=SessionState.log_out,
+                id="wizard-logout",
+            ),
+            rx.button(
+                rx.icon("arrow-left", size=16),
+                "Back",
+                variant="soft",
+                color_scheme="gray",
+                type="button",
+                on_click=OnboardingState.go_back,
+                id="back",
+            ),
         ),
         rx.spacer(),
         primary,
@@ -42,7 +55,9 @@ def _next_button(label: str = "Next") -> rx.Component:
     )
 
 
-def _step_form(body: rx.Component, submit: Callable[[], rx.event.EventSpec], *, first: bool = False) -> rx.Component:
+def _step_form(
+    body: rx.Component, submit: Callable[[], rx.event.EventSpec], *, first: bool = False
+) -> rx.Component:
     return rx.form(
         rx.vstack(body, _nav(_next_button(), first=first), spacing="5", width="100%"),
         on_submit=lambda _form: submit(),
@@ -52,7 +67,9 @@ def _step_form(body: rx.Component, submit: Callable[[], rx.event.EventSpec], *, 
 
 def _summary_row(title: str, value: rx.Component, step: Step) -> rx.Component:
     return rx.hstack(
-        rx.vstack(rx.text(title, size="1", color_scheme="gray", weight="medium"), value, spacing="1"),
+        rx.vstack(
+            rx.text(title, size="1", color_scheme="gray", weight="medium"), value, spacing="1"
+        ),
         rx.spacer(),
         rx.link("Edit", href=routes.onboarding(step), size="2", id=f"edit-{step.value}"),
         width="100%",
@@ -79,7 +96,9 @@ def review_body() -> rx.Component:
         _summary_row(
             "Interests",
             rx.flex(
-                rx.foreach(state.interest_labels, lambda label: rx.badge(label, size="2", radius="full")),
+                rx.foreach(
+                    state.interest_labels, lambda label: rx.badge(label, size="2", radius="full")
+                ),
                 wrap="wrap",
                 spacing="2",
                 id="review-interests",
@@ -88,7 +107,14 @@ def review_body() -> rx.Component:
         ),
         _summary_row(
             "Preferences",
-            rx.text(state.experience_label, " · ", state.digest_label, " · Theme: ", state.theme_label, size="2"),
+            rx.text(
+                state.experience_label,
+                " · ",
+                state.digest_label,
+                " · Theme: ",
+                state.theme_label,
+                size="2",
+            ),
             Step.PREFERENCES,
         ),
         _nav(
@@ -107,9 +133,15 @@ def review_body() -> rx.Component:
 
 
 STEP_BODIES: dict[Step, Callable[[], rx.Component]] = {
-    Step.PROFILE: lambda: _step_form(profile_fields(OnboardingState), OnboardingState.submit_profile, first=True),
-    Step.INTERESTS: lambda: _step_form(interest_fields(OnboardingState), OnboardingState.submit_interests),
-    Step.PREFERENCES: lambda: _step_form(preference_fields(OnboardingState), OnboardingState.submit_preferences),
+    Step.PROFILE: lambda: _step_form(
+        profile_fields(OnboardingState), OnboardingState.submit_profile, first=True
+    ),
+    Step.INTERESTS: lambda: _step_form(
+        interest_fields(OnboardingState), OnboardingState.submit_interests
+    ),
+    Step.PREFERENCES: lambda: _step_form(
+        preference_fields(OnboardingState), OnboardingState.submit_preferences
+    ),
     Step.REVIEW: review_body,
 }
 
@@ -118,38 +150,47 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
     """The page function of one wizard step."""
 
     def page() -> rx.Component:
-        return rx.box(
-            session_watch(),
-            rx.center(
-                rx.vstack(
-                    brand("5"),
-                    rx.card(
-                        rx.cond(
-                            OnboardingState.loaded,
-                            rx.vstack(
-                                stepper(),
-                                rx.separator(size="4"),
-                                rx.heading(OnboardingState.step_title, size="6", as_="h1", id="step-title"),
-                                rx.text(OnboardingState.step_blurb, color_scheme="gray", size="2"),
-                                STEP_BODIES[step](),
-                                spacing="4",
-                                width="100%",
+        return themed(
+            rx.box(
+                session_watch(),
+                rx.center(
+                    rx.vstack(
+                        brand("5"),
+                        rx.card(
+                            rx.cond(
+                                OnboardingState.loaded,
+                                rx.vstack(
+                                    stepper(),
+                                    rx.separator(size="4"),
+                                    rx.heading(
+                                        OnboardingState.step_title,
+                                        size="6",
+                                        as_="h1",
+                                        id="step-title",
+                                    ),
+                                    rx.text(
+                                        OnboardingState.step_blurb, color_scheme="gray", size="2"
+                                    ),
+                                    STEP_BODIES[step](),
+                                    spacing="4",
+                                    width="100%",
+                                ),
+                                rx.center(rx.spinner(size="3"), padding="4rem", width="100%"),
                             ),
-                            rx.center(rx.spinner(size="3"), padding="4rem", width="100%"),
+                            size="4",
+                            width="100%",
                         ),
-                        size="4",
+                        spacing="5",
                         width="100%",
+                        max_width="640px",
+                        align="center",
                     ),
-                    spacing="5",
-                    width="100%",
-                    max_width="640px",
-                    align="center",
+                    padding_x="0.75rem",
+                    padding_y="2rem",
                 ),
-                padding_x="0.75rem",
-                padding_y="2rem",
-            ),
-            min_height="100vh",
-            background="var(--gray-2)",
+                min_height="100vh",
+                background="var(--gray-2)",
+            )
         )
 
     page.__name__ = f"onboarding_{step.value}"

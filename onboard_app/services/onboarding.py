@@ -87,6 +87,11 @@ class StepInputError(ValueError):
         self.errors = errors
 
 
+def _is_option(value: object, options: Mapping[str, str]) -> bool:
+    """Whether a submitted value is one of the offered options (any type may arrive)."""
+    return isinstance(value, str) and value in options
+
+
 def _text(value: Any, *, max_len: int, multiline: bool = False) -> str | None:
     """Normalise free text; ``None`` if it is not text or contains control characters."""
     if not isinstance(value, str) or len(value) > max_len * 4:
@@ -118,7 +123,7 @@ def validate_profile(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     elif len(name) > MAX_NAME:
         errors["display_name"] = f"Keep it under {MAX_NAME} characters."
     role = data.get("role")
-    if role not in ROLES:
+    if not _is_option(role, ROLES):
         errors["role"] = "Pick the role that fits you best."
     bio = _text(data.get("bio", "") or "", max_len=MAX_BIO, multiline=True)
     if bio is None:
@@ -135,7 +140,8 @@ def validate_interests(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
         data: Submitted fields; ``interests`` is a list of topic slugs.
 
     Returns:
-        Clean values (topics de-duplicated, in the catalogue's order) and errors.
+        Clean values (topics in the catalogue's order) and errors; a repeated or unknown
+        topic is refused, as no honest form sends one.
     """
     raw = data.get("interests")
     if not isinstance(raw, list | tuple) or len(raw) > len(TOPICS) * 2:
@@ -168,16 +174,16 @@ def validate_preferences(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     """
     errors: dict[str, str] = {}
     level = data.get("experience_level")
-    if level not in EXPERIENCE_LEVELS:
+    if not _is_option(level, EXPERIENCE_LEVELS):
         errors["experience_level"] = "Pick your experience level."
     digest = data.get("email_digest")
-    if digest in ("yes", "no"):
+    if isinstance(digest, str) and digest in ("yes", "no"):
         digest = digest == "yes"
     if not isinstance(digest, bool):
         errors["email_digest"] = "Choose whether you want the weekly digest."
         digest = None
     theme = data.get("theme")
-    if theme not in THEMES:
+    if not _is_option(theme, THEMES):
         errors["theme"] = "Pick a theme."
     return {"experience_level": level, "email_digest": digest, "theme": theme}, errors
 

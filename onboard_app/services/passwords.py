@@ -76,9 +76,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     Returns:
         Whether the password matches.
     """
-    if not isinstance(password, str) or len(password) > MAX_PASSWORD or "\x00" in password:
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD * 4 or "\x00" in password:
         password = ""
     candidate = normalise_password(password)
+    if len(candidate) > MAX_PASSWORD:
+        candidate = ""
     try:
         if password_hash is None:
             HASHER.verify(_DUMMY_HASH, candidate)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import col
 
-from onboard_app.models import User
+from onboard_app.models import OnboardingAnswers, User
 from onboard_app.services.db import get_engine
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.tokens import (
@@ -40,6 +40,7 @@ class SessionUser:
         avatar_url: Avatar image, if any.
         onboarding_step: Reached onboarding step.
         token_version: Current token version.
+        theme: Theme preference (``system``, ``light`` or ``dark``).
     """
 
     id: int
@@ -48,6 +49,7 @@ class SessionUser:
     avatar_url: str | None
     onboarding_step: Step
     token_version: int
+    theme: str = "system"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ _SESSION_COLUMNS = (
     col(User.avatar_url),
     col(User.onboarding_step),
     col(User.token_version),
+    col(OnboardingAnswers.theme),
 )
 
 
@@ -87,7 +90,11 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
     Returns:
         The user, or ``None`` if deleted.
     """
-    query = sa.select(*_SESSION_COLUMNS).where(col(User.id) == user_id)
+    query = (
+        sa.select(*_SESSION_COLUMNS)
+        .outerjoin(OnboardingAnswers, col(OnboardingAnswers.user_id) == col(User.id))
+        .where(col(User.id) == user_id)
+    )
     with get_engine(url).connect() as connection:
         row = connection.execute(query).first()
     if row is None:
@@ -99,6 +106,7 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
         avatar_url=row[3],
         onboarding_step=parse_step(row[4]) or Step.PROFILE,
         token_version=row[5],
+        theme=row[6] or "system",
     )
 
 

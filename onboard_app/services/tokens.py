@@ -181,11 +181,17 @@ def verify_session_token(
             algorithms=[ALGORITHM],
             issuer=settings.token_issuer,
             audience=settings.token_audience,
-            leeway=settings.leeway,
-            options={"require": list(REQUIRED_CLAIMS), "verify_iat": True, "verify_jti": True},
+            # Time claims are checked below against ``now`` (pyjwt only knows the wall clock).
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_jti": True,
+            },
         )
-    except jwt.ExpiredSignatureError:
-        return TokenRejected(Rejection.EXPIRED)
+    except jwt.InvalidSignatureError:
+        return TokenRejected(Rejection.INVALID)
     except jwt.DecodeError:
         return TokenRejected(Rejection.MALFORMED)
     except (jwt.PyJWTError, ValueError, TypeError):
@@ -198,14 +204,20 @@ def _claims_from(
     payload: dict[str, Any], kid: str, settings: Settings, now: int
 ) -> SessionClaims | TokenRejected:
     sub, ver, auth_time = payload["sub"], payload["ver"], payload["auth_time"]
-    iat, exp, jti = payload["iat"], payload["exp"], payload["jti"]
+    iat, nbf, exp, jti = payload["iat"], payload["nbf"], payload["exp"], payload["jti"]
     step = parse_step(payload["onb"])
+    if not all(_is_int(v) for v in (ver, auth_time, iat, nbf, exp)):
+        return TokenRejected(Rejection.INVALID)
+    leeway = settings.leeway
+    if now > exp + leeway:
+        return TokenRejected(Rejection.EXPIRED)
     if (
-        not isinstance(sub, str)
+        nbf > now + leeway
+        or iat > now + leeway
+        or not isinstance(sub, str)
         or not sub.isascii()
         or not sub.isdigit()
         or len(sub) > 18
-        or not all(_is_int(v) for v in (ver, auth_time, iat, exp))
         or not isinstance(jti, str)
         or not 0 < len(jti) <= 64
         or step is None

@@ -222,8 +222,10 @@ def find_user_by_identity(
         url: Database URL.
 
     Returns:
-        The row, or ``None``.
+        The row, or ``None`` (always ``None`` when no complete identity is given).
     """
+    if github_id is None and not (oidc_issuer and oidc_subject):
+        return None
     with session_scope(url) as session:
         if github_id is not None:
             query = select(User).where(User.github_id == github_id)

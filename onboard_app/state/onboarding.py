@@ -161,8 +161,8 @@ class AnswersForm(rx.State):
         self.bio = answers.bio
         self.interests = list(answers.interests)
         self.experience_level = answers.experience_level or ""
-        self.email_digest = "" if answers.email_digest is None else (
-            "yes" if answers.email_digest else "no"
+        self.email_digest = (
+            "" if answers.email_digest is None else ("yes" if answers.email_digest else "no")
         )
         self.theme = answers.theme or ""
         self.avatar_url = avatar_url or ""
@@ -188,9 +188,7 @@ class AnswersForm(rx.State):
             return session_state, False
         self.saving = True
         try:
-            user = users.save_step(
-                session.user.id, step, self._submitted(step), editing=editing
-            )
+            user = users.save_step(session.user.id, step, self._submitted(step), editing=editing)
         except StepInputError as problem:
             self.errors = problem.errors
             return session_state, False
@@ -206,6 +204,8 @@ class AnswersForm(rx.State):
         finally:
             self.saving = False
         self.errors = {}
+        if step is Step.PREFERENCES:
+            session_state.theme = self.theme
         if user.onboarding_step != session.claims.onboarding_step:
             session_state._remint_from(session, user)
         else:

@@ -39,6 +39,7 @@ class SessionState(rx.State):
     user_email: str = ""
     user_avatar: str = ""
     reached_step: str = ""
+    theme: str = "system"
 
     @rx.var
     def session_lost(self) -> bool:
@@ -64,7 +65,9 @@ class SessionState(rx.State):
             self._forget()
             return None
         if result.reminted:
-            log.info("session re-minted for user %s (was jti %s)", result.user.id, result.claims.jti)
+            log.info(
+                "session re-minted for user %s (was jti %s)", result.user.id, result.claims.jti
+            )
             self.token = result.token
         self._show(result.user)
         return result
@@ -95,11 +98,14 @@ class SessionState(rx.State):
         self.user_email = user.email or ""
         self.user_avatar = user.avatar_url or ""
         self.reached_step = str(user.onboarding_step)
+        if isinstance(user, SessionUser):
+            self.theme = user.theme
 
     def _forget(self) -> None:
         self.token = ""
         self.signed_in = False
         self.user_name = self.user_email = self.user_avatar = self.reached_step = ""
+        self.theme = "system"
 
     def _page_redirect(self, session: Authenticated | None) -> rx.event.EventSpec | None:
         """The guard's verdict for the current page.

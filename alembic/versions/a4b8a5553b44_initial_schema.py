@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e8cc705160bf
+Revision ID: a4b8a5553b44
 Revises: 
-Create Date: 2026-11-27 04:29:37.205687
+Create Date: 2026-11-27 04:47:31.355316
 
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 # revision identifiers, used by Alembic.
-revision: str = 'e8cc705160bf'
+revision: str = 'a4b8a5553b44'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -49,7 +49,8 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('oidc_issuer', 'oidc_subject', name='uq_users_oidc_identity')
+    sa.UniqueConstraint('oidc_issuer', 'oidc_subject', name='uq_users_oidc_identity'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_email'), ['email'], unique=True)

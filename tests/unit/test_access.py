@@ -1,0 +1,149 @@
+"""Page access: decide() for anonymous, onboarding and completed visitors on every route."""
+
+from __future__ import annotations
+
+import pytest
+
+from onboard_app.services.access import decide, home_for
+from onboard_app.services.onboarding import WIZARD_STEPS, Step
+
+P, IN, PR, R, C = Step.PROFILE, Step.INTERESTS, Step.PREFERENCES, Step.REVIEW, Step.COMPLETED
+WIZARD_PAGES = [f"/onboarding/{s.value}" for s in WIZARD_STEPS]
+CALLBACKS = ["/auth/callback/github", "/auth/callback/oidc"]
+UNKNOWN = [
+    "/nope",
+    "/admin",
+    "/onboarding",
+    "/onboarding/completed",
+    "/onboarding/bogus",
+    "/onboarding/profile/extra",
+    "/EXPLORE",
+    "/explore/x",
+    "/login/x",
+]
+
+
+def test_home_for() -> None:
+    assert [home_for(s) for s in (P, IN, PR, R, C)] == [*WIZARD_PAGES, "/explore"]
+
+
+# --- anonymous ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/login", "/signup", "/login/", "/signup//"])
+def test_anonymous_may_see_guest_pages(path: str) -> None:
+    assert decide(path, None) is None
+    assert decide(path, None, "/explore") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", "/login"),
+        ("", "/login"),
+        ("/explore", "/login?next=/explore"),
+        ("/explore/", "/login?next=/explore"),
+        ("/settings", "/login?next=/settings"),
+        *[(page, f"/login?next={page}") for page in WIZARD_PAGES],
+        *[(page + "/", f"/login?next={page}") for page in WIZARD_PAGES],
+        *[(page, "/login") for page in UNKNOWN],
+    ],
+)
+def test_anonymous_sent_to_login(path: str, expected: str) -> None:
+    assert decide(path, None) == expected
+
+
+@pytest.mark.parametrize("reached", [None, P, IN, PR, R, C])
+@pytest.mark.parametrize("path", [*CALLBACKS, *(p + "/" for p in CALLBACKS)])
+def test_callback_pages_never_redirect(path: str, reached: Step | None) -> None:
+    assert decide(path, reached) is None
+
+
+# --- onboarding users -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reached", [P, IN, PR, R])
+def test_onboarding_user_on_every_page(reached: Step) -> None:
+    home = f"/onboarding/{reached.value}"
+    assert decide("/", reached) == home
+    assert decide("/login", reached) == home
+    assert decide("/signup", reached) == home
+    assert decide("/explore", reached) == home
+    assert decide("/settings", reached) == home
+    assert decide("/settings/", reached) == home
+    for page in UNKNOWN:
+        assert decide(page, reached) == home, page
+    for step in WIZARD_STEPS:
+        page = f"/onboarding/{step.value}"
+        expected = None if WIZARD_STEPS.index(step) <= WIZARD_STEPS.index(reached) else home
+        assert decide(page, reached) == expected, page
+        assert decide(page + "/", reached) == expected, page
+
+
+def test_direct_url_to_a_later_step_is_sent_back() -> None:
+    assert decide("/onboarding/review", P) == "/onboarding/profile"
+    assert decide("/onboarding/preferences", IN) == "/onboarding/interests"
+    assert decide("/explore", R) == "/onboarding/review"
+
+
+# --- completed users ------------------------------------------------------------------------
+
+
+def test_completed_user_on_every_page() -> None:
+    assert decide("/", C) == "/explore"
+    assert decide("/login", C) == "/explore"
+    assert decide("/signup", C) == "/explore"
+    assert decide("/explore", C) is None
+    assert decide("/explore/", C) is None
+    assert decide("/settings", C) is None
+    for page in [*WIZARD_PAGES, *UNKNOWN]:
+        assert decide(page, C) == "/explore", page
+
+
+# --- next= ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("guest_page", ["/login", "/signup"])
+def test_next_followed_when_allowed_for_the_user(guest_page: str) -> None:
+    assert decide(guest_page, C, "/settings") == "/settings"
+    assert decide(guest_page, C, "/explore") == "/explore"
+    assert decide(guest_page, IN, "/onboarding/profile") == "/onboarding/profile"
+    assert decide(guest_page, R, "/onboarding/interests") == "/onboarding/interests"
+
+
+@pytest.mark.parametrize("guest_page", ["/login", "/signup"])
+def test_next_not_followed_beyond_what_the_user_may_see(guest_page: str) -> None:
+    assert decide(guest_page, IN, "/explore") == "/onboarding/interests"
+    assert decide(guest_page, IN, "/settings") == "/onboarding/interests"
+    assert decide(guest_page, P, "/onboarding/review") == "/onboarding/profile"
+    assert decide(guest_page, C, "/onboarding/profile") == "/explore"
+
+
+@pytest.mark.parametrize(
+    "next_param",
+    [
+        "https://evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "/%2f%2fevil.example",
+        "javascript:alert(1)",
+        "/explore\r\nX: y",
+        "/explore?x=1",
+        "/login",
+        "/",
+        "/auth/callback/github",
+        None,
+        5,
+        ["/explore"],
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("reached", [IN, C])
+def test_bad_next_falls_back_home(next_param: object, reached: Step) -> None:
+    assert decide("/login", reached, next_param) == home_for(reached)
+
+
+def test_next_ignored_on_non_guest_pages() -> None:
+    assert decide("/", C, "/settings") == "/explore"
+    assert decide("/explore", C, "/settings") is None
+    assert decide("/explore", IN, "/onboarding/profile") == "/onboarding/interests"

@@ -1,0 +1,157 @@
+"""Password hashing (argon2id parameters, verification, normalisation, limits)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import argon2
+import pytest
+
+from onboard_app.services.passwords import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+
+PASSWORD = "correct horse battery"
+UNICODE_PASSWORD = "caf\u00e9-cr\u00e8me-\u00c5ngstr\u00f6m"
+
+
+@pytest.fixture(scope="module")
+def stored() -> str:
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def stored_unicode() -> str:
+    return hash_password(UNICODE_PASSWORD)
+
+
+def parse(encoded: str) -> tuple[str, int, dict[str, int]]:
+    # $argon2id$v=19$m=24576,t=2,p=1$salt$hash
+    _, variant, version, params, salt, digest = encoded.split("$")
+    assert salt and digest
+    values = dict(item.split("=") for item in params.split(","))
+    return variant, int(version.removeprefix("v=")), {k: int(v) for k, v in values.items()}
+
+
+def test_hash_is_argon2id_with_owasp_minimum(stored: str) -> None:
+    variant, version, params = parse(stored)
+    assert variant == "argon2id"
+    assert version == 19
+    assert params["m"] >= 19456
+    assert params["t"] >= 2
+    assert params["p"] == 1
+
+
+def test_hash_is_salted(stored: str) -> None:
+    again = hash_password(PASSWORD)
+    assert again != stored
+    assert PASSWORD not in stored
+
+
+def test_verify_right_and_wrong(stored: str) -> None:
+    assert verify_password(stored, PASSWORD) is True
+    for wrong in ("correct horse batterY", "correct horse battery ", "", "x" * 8, PASSWORD[:-1]):
+        assert verify_password(stored, wrong) is False
+
+
+def test_nfc_and_nfd_of_the_same_password_verify(stored_unicode: str) -> None:
+    nfd = unicodedata.normalize("NFD", UNICODE_PASSWORD)
+    nfc = unicodedata.normalize("NFC", UNICODE_PASSWORD)
+    assert nfd != nfc
+    assert verify_password(stored_unicode, nfc)
+    assert verify_password(stored_unicode, nfd)
+    # and a hash made from the NFD form accepts the NFC form
+    assert verify_password(hash_password(nfd), nfc)
+
+
+def test_nfkc_lookalikes_are_different_passwords(stored: str) -> None:
+    # full-width letters are not folded into ASCII (only NFC is applied)
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in PASSWORD)
+    assert not verify_password(stored, fullwidth)
+
+
+def test_long_nfd_password_accepted_at_signup_also_verifies() -> None:
+    password = "e\u0301" * 200  # 400 code points, 200 characters once NFC-normalised
+    assert password_problem(password) is None
+    assert verify_password(hash_password(password), password)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (None, "Enter a password."),
+        ("", "Enter a password."),
+        (12345678, "Enter a password."),
+        (b"password1", "Enter a password."),
+        (["password1"], "Enter a password."),
+        ("a" * (MIN_PASSWORD - 1), f"at least {MIN_PASSWORD}"),
+        ("a" * (MAX_PASSWORD + 1), f"at most {MAX_PASSWORD}"),
+        ("pass\x00word-long", "cannot accept"),
+        ("\x00" * 10, "cannot accept"),
+        (" " * 10, "only spaces"),
+        ("\u3000" * 10, "only spaces"),
+    ],
+)
+def test_password_problem(password: object, message: str) -> None:
+    problem = password_problem(password)
+    assert problem is not None
+    assert message in problem
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "a" * MIN_PASSWORD,
+        "a" * MAX_PASSWORD,
+        " padded password ",
+        UNICODE_PASSWORD,
+        "\U0001f511" * 8,
+    ],
+)
+def test_acceptable_passwords(password: str) -> None:
+    assert password_problem(password) is None
+
+
+def test_length_counts_characters_after_nfc() -> None:
+    # 7 characters typed as 14 code points (NFD) is still too short
+    assert password_problem("e\u0301" * 7) is not None
+    assert password_problem("e\u0301" * 8) is None
+
+
+def test_nul_and_oversized_passwords_fail_verify() -> None:
+    with_nul = "pass\x00word"
+    # a hash of the string argon2 would see if NUL were silently accepted
+    assert not verify_password(hash_password(with_nul), with_nul)
+    huge = "h" * (MAX_PASSWORD + 1)
+    assert not verify_password(hash_password(huge), huge)
+    assert not verify_password(hash_password(huge), "h" * 10_000)
+
+
+def test_verify_none_hash_is_false() -> None:
+    assert verify_password(None, PASSWORD) is False
+    assert verify_password(None, "") is False
+
+
+@pytest.mark.parametrize(
+    "bad_hash", ["", "not-a-hash", "$argon2id$v=19$m=1,t=1,p=1$xx$yy", "$2b$12$abc"]
+)
+def test_verify_garbage_hash_is_false(bad_hash: str) -> None:
+    assert verify_password(bad_hash, PASSWORD) is False
+
+
+def test_verify_non_string_password_is_false(stored: str) -> None:
+    for value in (None, 123, b"correct horse battery", [PASSWORD]):
+        assert verify_password(stored, value) is False  # type: ignore[arg-type]
+
+
+def test_needs_rehash(stored: str) -> None:
+    weak = argon2.PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
+    assert verify_password(weak, PASSWORD)  # still verifies
+    assert needs_rehash(weak) is True
+    assert needs_rehash(stored) is False
+    assert needs_rehash("not-a-hash") is True
