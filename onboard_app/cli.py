@@ -10,11 +10,15 @@ from onboard_app.settings import SettingsError, get_settings
 
 
 def _migrate() -> int:
+    from onboard_app.services.catalogue import seed_catalogue
     from onboard_app.services.db import current_revision, upgrade_to_head
 
     settings = get_settings()
     upgrade_to_head(settings.database_url)
-    print(f"database at revision {current_revision(settings.database_url)}")
+    changed = seed_catalogue(settings.database_url)
+    print(
+        f"database at revision {current_revision(settings.database_url)}; catalogue rows written: {changed}"
+    )
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.event import EventHandler
+from reflex_base.vars.base import Var
 
 from onboard_app.components.fields import field
 from onboard_app.services.onboarding import EXPERIENCE_LEVELS, MAX_BIO, MAX_NAME, ROLES, THEMES
@@ -113,73 +115,54 @@ def interest_fields(state: type[AnswersForm]) -> rx.Component:
     )
 
 
+DIGEST_CHOICES = {"yes": "Yes, send it", "no": "No thanks"}
+
+
+def _radio_row(
+    options: dict[str, str], prefix: str, value: Var, on_change: EventHandler
+) -> rx.Component:
+    """A wrapping row of labelled radio buttons; each item has the id ``<prefix>-<value>``."""
+    return rx.radio_group.root(
+        rx.flex(
+            *[
+                rx.el.label(
+                    rx.flex(
+                        rx.radio_group.item(value=key, id=f"{prefix}-{key}"),
+                        label,
+                        spacing="2",
+                        align="center",
+                    ),
+                    html_for=f"{prefix}-{key}",
+                )
+                for key, label in options.items()
+            ],
+            spacing="4",
+            wrap="wrap",
+        ),
+        value=value,
+        on_change=on_change,
+        size="3",
+    )
+
+
 def preference_fields(state: type[AnswersForm]) -> rx.Component:
     """Experience level, email digest and theme."""
     return rx.vstack(
         field(
             "Experience level",
-            rx.radio_group.root(
-                rx.flex(
-                    *[
-                        rx.el.label(
-                            rx.flex(
-                                rx.radio_group.item(value=value, id=f"level-{value}"),
-                                label,
-                                spacing="2",
-                            ),
-                            html_for=f"level-{value}",
-                        )
-                        for value, label in EXPERIENCE_LEVELS.items()
-                    ],
-                    spacing="4",
-                    wrap="wrap",
-                ),
-                value=state.experience_level,
-                on_change=state.set_experience_level,
-                size="3",
+            _radio_row(
+                EXPERIENCE_LEVELS, "level", state.experience_level, state.set_experience_level
             ),
             state.errors.get("experience_level", ""),
         ),
         field(
             "Weekly email digest",
-            rx.radio_group.root(
-                rx.flex(
-                    rx.el.label(
-                        rx.flex(
-                            rx.radio_group.item(value="yes", id="digest-yes"),
-                            "Yes, send it",
-                            spacing="2",
-                        ),
-                        html_for="digest-yes",
-                    ),
-                    rx.el.label(
-                        rx.flex(
-                            rx.radio_group.item(value="no", id="digest-no"),
-                            "No thanks",
-                            spacing="2",
-                        ),
-                        html_for="digest-no",
-                    ),
-                    spacing="4",
-                    wrap="wrap",
-                ),
-                value=state.email_digest,
-                on_change=state.set_email_digest,
-                size="3",
-            ),
+            _radio_row(DIGEST_CHOICES, "digest", state.email_digest, state.set_email_digest),
             state.errors.get("email_digest", ""),
         ),
         field(
             "Theme",
-            rx.segmented_control.root(
-                *[
-                    rx.segmented_control.item(label, value=value, id=f"theme-{value}")
-                    for value, label in THEMES.items()
-                ],
-                value=state.theme,
-                on_change=state.set_theme,
-                size="2",
-            ),
+            _radio_row(THEMES, "theme", state.theme, state.set_theme),
             state.errors.get("theme", ""),
         ),
         spacing="5",

@@ -1,19 +1,183 @@
-"""``/explore``: the app behind the wizard."""
+"""``/explore``: the app behind the wizard, personalised by the onboarding answers."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from onboard_app import routes
 from onboard_app.components.layout import app_shell
+from onboard_app.services.topics import TOPICS
+from onboard_app.state.explore import Card, ExploreState
 from onboard_app.state.session import SessionState
 
 
+def _card(card: Card) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.link(
+                    rx.heading(card.title, size="4", as_="h2"),
+                    href=card.url,
+                    is_external=True,
+                    rel="noopener noreferrer",
+                    color="inherit",
+                ),
+                rx.spacer(),
+                rx.badge(card.kind, variant="surface", color_scheme="gray"),
+                width="100%",
+                align="start",
+            ),
+            rx.text(card.description, size="2", color_scheme="gray"),
+            rx.flex(
+                rx.foreach(card.topics, lambda t: rx.badge(t, radius="full", variant="soft")),
+                wrap="wrap",
+                spacing="1",
+            ),
+            rx.cond(
+                card.reason,
+                rx.hstack(
+                    rx.icon("sparkles", size=14, color="var(--accent-11)"),
+                    rx.text(card.reason, size="1", color="var(--accent-11)", class_name="reason"),
+                    align="center",
+                    spacing="1",
+                ),
+            ),
+            spacing="2",
+            height="100%",
+        ),
+        class_name="explore-card",
+        height="100%",
+    )
+
+
+def _chip(slug: str, label: str) -> rx.Component:
+    on = ExploreState.chips.contains(slug)
+    return rx.button(
+        label,
+        on_click=ExploreState.toggle_chip(slug),
+        size="1",
+        radius="full",
+        variant=rx.cond(on, "solid", "soft"),
+        color_scheme=rx.cond(on, "indigo", "gray"),
+        aria_pressed=rx.cond(on, "true", "false"),
+        id=f"chip-{slug}",
+    )
+
+
+def _toolbar() -> rx.Component:
+    return rx.vstack(
+        rx.input(
+            rx.input.slot(rx.icon("search", size=16)),
+            value=ExploreState.query,
+            on_change=ExploreState.search,
+            debounce_timeout=250,
+            placeholder="Search projects, resources and communities",
+            size="3",
+            width="100%",
+            max_length=100,
+            id="search",
+            type="search",
+            aria_label="Search the catalogue",
+        ),
+        rx.flex(
+            *[_chip(slug, label) for slug, label in TOPICS.items()],
+            wrap="wrap",
+            spacing="2",
+            role="group",
+            aria_label="Filter by topic",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.icon("search-x", size=32, color="var(--gray-9)"),
+            rx.heading("Nothing matches", size="4"),
+            rx.text("Try other words, or fewer topic filters.", color_scheme="gray", size="2"),
+            rx.button(
+                "Clear filters",
+                on_click=ExploreState.clear_filters,
+                variant="soft",
+                id="clear-filters",
+            ),
+            align="center",
+            spacing="2",
+        ),
+        padding="3rem",
+        width="100%",
+        id="empty-state",
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.button(
+            rx.icon("chevron-left", size=16),
+            "Previous",
+            on_click=ExploreState.previous_page,
+            disabled=ExploreState.page <= 1,
+            variant="soft",
+            id="previous-page",
+        ),
+        rx.text(ExploreState.range_text, size="2", color_scheme="gray", id="range"),
+        rx.button(
+            "Next",
+            rx.icon("chevron-right", size=16),
+            on_click=ExploreState.next_page,
+            disabled=~ExploreState.has_next,
+            variant="soft",
+            id="next-page",
+        ),
+        justify="between",
+        align="center",
+        width="100%",
+    )
+
+
 def explore_page() -> rx.Component:
-    """Items personalised by the onboarding answers."""
+    """Items ranked by the user's interests, with search, topic chips and pages."""
     return app_shell(
         rx.vstack(
-            rx.heading("Explore", size="7", as_="h1", id="explore-title"),
-            rx.text("Welcome, ", SessionState.user_name, "!", id="welcome"),
-            spacing="3",
+            rx.vstack(
+                rx.heading("Explore", size="7", as_="h1", id="explore-title"),
+                rx.text(
+                    "Hi ",
+                    SessionState.user_name,
+                    ", here is what fits your interests: ",
+                    rx.text.strong(ExploreState.interest_labels.join(", ")),
+                    ". ",
+                    rx.link("Change them", href=routes.SETTINGS, id="edit-interests"),
+                    size="2",
+                    color_scheme="gray",
+                    id="welcome",
+                ),
+                spacing="1",
+            ),
+            _toolbar(),
+            rx.cond(
+                ExploreState.loaded,
+                rx.cond(
+                    ExploreState.total > 0,
+                    rx.vstack(
+                        rx.grid(
+                            rx.foreach(ExploreState.cards, _card),
+                            columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+                            spacing="4",
+                            width="100%",
+                            id="results",
+                        ),
+                        _pager(),
+                        spacing="4",
+                        width="100%",
+                    ),
+                    _empty(),
+                ),
+                rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
+            ),
+            spacing="5",
+            width="100%",
         )
     )

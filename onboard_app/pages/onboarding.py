@@ -153,7 +153,7 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
         return themed(
             rx.box(
                 session_watch(),
-                rx.center(
+                rx.box(
                     rx.vstack(
                         brand("5"),
                         rx.card(
@@ -177,14 +177,16 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
                                 ),
                                 rx.center(rx.spinner(size="3"), padding="4rem", width="100%"),
                             ),
-                            size="4",
+                            size=rx.breakpoints(initial="2", sm="4"),
                             width="100%",
                         ),
                         spacing="5",
                         width="100%",
-                        max_width="640px",
                         align="center",
                     ),
+                    width="100%",
+                    max_width="640px",
+                    margin_x="auto",
                     padding_x="0.75rem",
                     padding_y="2rem",
                 ),

@@ -149,7 +149,7 @@ class AnswersForm(rx.State):
             self.errors.pop("email_digest", None)
 
     @rx.event
-    def set_theme(self, value: str | list[str]) -> None:
+    def set_theme(self, value: str) -> None:
         """Draft the theme."""
         if _is_choice(value, THEMES):
             self.theme = value

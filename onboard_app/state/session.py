@@ -15,6 +15,7 @@ import reflex as rx
 
 from onboard_app import routes
 from onboard_app.services import access
+from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import (
     Authenticated,
     SessionUser,
@@ -120,6 +121,10 @@ class SessionState(rx.State):
         reached = session.user.onboarding_step if session else None
         target = access.decide(url.path, reached, url.query_parameters.get("next"))
         return rx.redirect(target, replace=True) if target else None
+
+    def _home(self) -> str:
+        """Where the signed-in user belongs (their onboarding step, or explore)."""
+        return access.home_for(parse_step(self.reached_step) or Step.PROFILE)
 
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:

@@ -1,0 +1,150 @@
+"""The explore page: catalogue items ranked by the user's interests, search and filters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import reflex as rx
+from sqlalchemy.exc import SQLAlchemyError
+
+from onboard_app.services import catalogue, users
+from onboard_app.services.topics import TOPICS, topic_label
+from onboard_app.state.session import session_of
+
+log = logging.getLogger("onboard.explore")
+
+PAGE_SIZE = 12
+
+
+@dataclass
+class Card:
+    """One item as the page draws it."""
+
+    slug: str
+    title: str
+    description: str
+    url: str
+    kind: str
+    reason: str
+    topics: list[str]
+
+
+class ExploreState(rx.State):
+    """Search text, topic chips, page number, and the page of items they select."""
+
+    query: str = ""
+    chips: list[str] = []
+    page: int = 1
+    cards: list[Card] = []
+    total: int = 0
+    has_next: bool = False
+    interests: list[str] = []
+    loaded: bool = False
+    failed: bool = False
+
+    @rx.var
+    def interest_labels(self) -> list[str]:
+        """The user's interests, as labels."""
+        return [topic_label(slug) for slug in self.interests]
+
+    @rx.var
+    def range_text(self) -> str:
+        """ "13–24 of 296", or an empty string when nothing matches."""
+        if not self.total:
+            return ""
+        first = (self.page - 1) * PAGE_SIZE + 1
+        last = min(self.total, first + len(self.cards) - 1)
+        return f"{first}–{last} of {self.total}"
+
+    @rx.var
+    def filtering(self) -> bool:
+        """Whether a search or a chip narrows the list."""
+        return bool(self.query.strip() or self.chips)
+
+    async def _refresh(self) -> rx.event.EventSpec | None:
+        """Authenticate, then load the page of items for the current filters."""
+        session_state, session = await session_of(self)
+        redirect = session_state._page_redirect(session)
+        if redirect is not None or session is None:
+            self.loaded = False
+            self.cards = []
+            return redirect
+        try:
+            self.interests = users.load_answers(session.user.id).interests
+            result = catalogue.explore(
+                self.interests,
+                query=self.query,
+                topics=self.chips,
+                page=self.page,
+                page_size=PAGE_SIZE,
+            )
+        except (SQLAlchemyError, users.UserGone):
+            log.exception("explore failed for user %s", session.user.id)
+            self.failed = True
+            return rx.toast.error("We could not load the catalogue. Try again in a moment.")
+        self.failed = False
+        self.page = result.page
+        self.total = result.total
+        self.has_next = result.has_next
+        self.cards = [
+            Card(
+                slug=item.slug,
+                title=item.title,
+                description=item.description,
+                url=item.url,
+                kind=item.kind,
+                reason=item.reason,
+                topics=[topic_label(t) for t in item.topics],
+            )
+            for item in result.items
+        ]
+        self.loaded = True
+        return None
+
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        """``on_load``: the guard, then page 1 with the current filters."""
+        self.page = 1
+        return await self._refresh()
+
+    @rx.event
+    async def search(self, value: str) -> rx.event.EventSpec | None:
+        """Search titles and descriptions (the input is debounced in the browser)."""
+        if not isinstance(value, str):
+            return None
+        self.query = value[: catalogue.MAX_QUERY_CHARS * 2]
+        self.page = 1
+        return await self._refresh()
+
+    @rx.event
+    async def toggle_chip(self, topic: str) -> rx.event.EventSpec | None:
+        """Add or remove a topic filter."""
+        if not isinstance(topic, str) or topic not in TOPICS:
+            return None
+        self.chips = (
+            [t for t in self.chips if t != topic] if topic in self.chips else [*self.chips, topic]
+        )
+        self.page = 1
+        return await self._refresh()
+
+    @rx.event
+    async def clear_filters(self) -> rx.event.EventSpec | None:
+        """Drop the search text and every chip."""
+        self.query = ""
+        self.chips = []
+        self.page = 1
+        return await self._refresh()
+
+    @rx.event
+    async def next_page(self) -> rx.event.EventSpec | None:
+        """Show the next page."""
+        if self.has_next:
+            self.page += 1
+        return await self._refresh()
+
+    @rx.event
+    async def previous_page(self) -> rx.event.EventSpec | None:
+        """Show the previous page."""
+        self.page = max(1, self.page - 1)
+        return await self._refresh()

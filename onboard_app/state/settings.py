@@ -1,0 +1,57 @@
+"""The settings page: edit the onboarding answers after onboarding, with the same rules."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from onboard_app.services import users
+from onboard_app.services.onboarding import STEP_TABLE, Step
+from onboard_app.state.onboarding import SAVE_FAILED, AnswersForm
+from onboard_app.state.session import session_of
+
+
+class SettingsState(AnswersForm):
+    """Drafts of the answers on ``/settings``; each section saves on its own."""
+
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        """``on_load``: the guard, then the saved answers."""
+        session_state, session = await session_of(self)
+        redirect = session_state._page_redirect(session)
+        if redirect is not None or session is None:
+            self.loaded = False
+            return redirect
+        try:
+            answers = users.load_answers(session.user.id)
+        except users.UserGone:
+            session_state._forget()
+            return rx.redirect("/login", replace=True)
+        self._fill(answers, session.user.avatar_url)
+        return None
+
+    async def _save_section(self, step: Step) -> rx.event.EventSpec | None:
+        session_state, saved = await self._save(step, editing=True)
+        if not session_state.signed_in:
+            return rx.redirect("/login?next=/settings", replace=True)
+        if saved:
+            return rx.toast.success(f"{STEP_TABLE[step].title} saved.")
+        if self.errors.get("form"):
+            return rx.toast.error(SAVE_FAILED)
+        if not self.errors:
+            return rx.redirect(session_state._home(), replace=True)
+        return None
+
+    @rx.event
+    async def save_profile(self) -> rx.event.EventSpec | None:
+        """Save name, role and bio."""
+        return await self._save_section(Step.PROFILE)
+
+    @rx.event
+    async def save_interests(self) -> rx.event.EventSpec | None:
+        """Save the interests (explore re-ranks on its next load)."""
+        return await self._save_section(Step.INTERESTS)
+
+    @rx.event
+    async def save_preferences(self) -> rx.event.EventSpec | None:
+        """Save experience level, digest and theme (the theme applies at once)."""
+        return await self._save_section(Step.PREFERENCES)
