@@ -47,7 +47,9 @@ class OnboardingAnswers(SQLModel, table=True):
     __tablename__ = "onboarding_answers"
 
     user_id: int = Field(
-        sa_column=Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+        sa_column=Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
     )
     role: str | None = Field(default=None, max_length=40)
     bio: str = Field(default="", max_length=500)
@@ -88,4 +90,9 @@ class CatalogueItemTopic(SQLModel, table=True):
     topic: str = Field(max_length=40, primary_key=True)
 
 
-ALL_TABLES: tuple[type[SQLModel], ...] = (User, OnboardingAnswers, CatalogueItem, CatalogueItemTopic)
+ALL_TABLES: tuple[type[SQLModel], ...] = (
+    User,
+    OnboardingAnswers,
+    CatalogueItem,
+    CatalogueItemTopic,
+)

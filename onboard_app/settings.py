@@ -183,7 +183,11 @@ def _parse_current_key(text: str) -> SigningKey:
 
 def _checked_kid(kid: str) -> str:
     kid = kid.strip()
-    if not kid or len(kid) > 64 or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in kid):
+    if (
+        not kid
+        or len(kid) > 64
+        or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in kid)
+    ):
         raise SettingsError(f"key id {kid!r} must be 1-64 characters of [A-Za-z0-9._-]")
     return kid
 

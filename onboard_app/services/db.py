@@ -58,9 +58,7 @@ def get_engine(url: str | None = None) -> sa.Engine:
                 engine = sa.create_engine(url, connect_args={"check_same_thread": False})
                 sa.event.listen(engine, "connect", _on_sqlite_connect)
             else:
-                engine = sa.create_engine(
-                    url, pool_pre_ping=True, pool_size=10, max_overflow=20
-                )
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
             _engines[url] = engine
     return engine
 

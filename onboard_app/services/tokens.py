@@ -23,7 +23,18 @@ from onboard_app.settings import Settings, SigningKey
 ALGORITHM: Final = "HS256"
 TOKEN_TYPE: Final = "onboard-session+jwt"
 MAX_TOKEN_LENGTH: Final = 4096
-REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti", "auth_time", "ver", "onb")
+REQUIRED_CLAIMS: Final = (
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "auth_time",
+    "ver",
+    "onb",
+)
 
 
 class TokenSubject(Protocol):

@@ -397,7 +397,9 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
         result = session.execute(
             sa.update(User)
             .where(col(User.id) == user_id, col(User.onboarding_step) == Step.REVIEW.value)
-            .values(onboarding_step=Step.COMPLETED.value, onboarding_completed_at=now, updated_at=now)
+            .values(
+                onboarding_step=Step.COMPLETED.value, onboarding_completed_at=now, updated_at=now
+            )
             .execution_options(synchronize_session=False)
         )
         transitioned = getattr(result, "rowcount", 0) == 1
@@ -414,5 +416,7 @@ def delete_user(user_id: int, url: str | None = None) -> None:
         url: Database URL.
     """
     with session_scope(url) as session:
-        session.execute(sa.delete(OnboardingAnswers).where(col(OnboardingAnswers.user_id) == user_id))
+        session.execute(
+            sa.delete(OnboardingAnswers).where(col(OnboardingAnswers.user_id) == user_id)
+        )
         session.execute(sa.delete(User).where(col(User.id) == user_id))
