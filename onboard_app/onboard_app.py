@@ -7,17 +7,23 @@ from onboard_app.models import ALL_TABLES
 from onboard_app.pages.explore import explore_page
 from onboard_app.pages.login import login_page, signup_page
 from onboard_app.pages.onboarding import wizard_page
+from onboard_app.pages.settings import settings_page
+from onboard_app.services.catalogue import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
 from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS
 from onboard_app.state.auth import LoginState, SignupState
+from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
+from onboard_app.state.settings import SettingsState
 
 # All tables share SQLModel's metadata: registering one shows `reflex db` every table.
 rx.ModelRegistry.register(ALL_TABLES[0])
 
-# The schema is brought to the newest migration before the first request.
+# The schema is brought to the newest migration, and the shipped catalogue loaded
+# (idempotent: one SELECT when nothing changed), before the first request.
 upgrade_to_head()
+seed_catalogue()
 
 app = rx.App(
     head_components=[rx.el.link(rel="icon", href="/favicon.ico")],
@@ -43,4 +49,22 @@ for step in WIZARD_STEPS:
         title=f"{STEP_TABLE[step].title} · Onboarding · Onboard",
         on_load=OnboardingState.open_step,
     )
-app.add_page(explore_page, route=routes.EXPLORE, title="Explore · Onboard", on_load=SessionState.guard)
+app.add_page(
+    explore_page, route=routes.EXPLORE, title="Explore · Onboard", on_load=ExploreState.load
+)
+app.add_page(
+    settings_page, route=routes.SETTINGS, title="Settings · Onboard", on_load=SettingsState.load
+)
+
+# --- OAuth callback pages ---
+from onboard_app.pages.oauth_callback import oauth_callback_page  # noqa: E402
+from onboard_app.state.oauth import OAuthState  # noqa: E402
+
+for provider in routes.PROVIDERS:
+    app.add_page(
+        oauth_callback_page,
+        route=routes.oauth_callback(provider),
+        title="Signing in · Onboard",
+        on_load=OAuthState.complete_login,
+    )
+# --- OAuth callback pages ---

@@ -17,7 +17,9 @@ def oauth_buttons() -> rx.Component:
 
     buttons = [
         rx.button(
-            rx.icon("github" if p.name == "github" else "key-round", size=16),
+            rx.image(src="/github.svg", width="16px", height="16px", alt="", class_name="github-mark")
+            if p.name == "github"
+            else rx.icon("key-round", size=16),
             p.label,
             on_click=OAuthState.start_login(p.name),
             variant="outline",

@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 
 from onboard_app.models import User
-from onboard_app.services import access, accounts
+from onboard_app.services import access, accounts, oauth
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import start_session
 from onboard_app.services.throttle import make_throttle
@@ -50,7 +50,8 @@ class AuthFormState(rx.State):
     @rx.event
     def reset_form(self) -> rx.event.EventSpec | None:
         """``on_load`` of the login/signup pages: clear errors, run the guard."""
-        self.form_error = ""
+        # A failed OAuth sign-in lands here with ``?error=<code>``: show its fixed message.
+        self.form_error = oauth.message_for(self.router.url.query_parameters.get("error"))
         self.field_errors = {}
         self.busy = False
         self.show_password = False

@@ -1,0 +1,91 @@
+"""Sign-in with GitHub / OpenID Connect: start at the button, finish on the callback page.
+
+The pending login (``state``, PKCE verifier, ``nonce``) lives in a backend-only var of this
+tab's state, so the ``state`` is bound to the browser tab that started the login: the
+provider sends the same tab back (a same-tab navigation keeps Reflex's client token), and
+a callback URL opened anywhere else finds nothing. The pending login is dropped before the
+callback is checked, so every callback URL works at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from onboard_app import routes
+from onboard_app.services import access, oauth
+from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.sessions import start_session
+from onboard_app.settings import get_settings
+from onboard_app.state.session import SessionState
+
+log = logging.getLogger("onboard.oauth")
+
+
+def _login_with_error(code: str) -> EventSpec:
+    return rx.redirect(f"{routes.LOGIN}?error={code}", replace=True)
+
+
+class OAuthState(rx.State):
+    """The login in flight with an external provider (server-side only)."""
+
+    _pending: dict[str, Any] | None = None
+
+    @rx.event
+    async def start_login(self, provider: str) -> EventSpec | None:
+        """Send this tab to the provider's authorization page.
+
+        Args:
+            provider: ``github`` or ``oidc``; anything else, or a provider that is not
+                configured, is ignored.
+
+        """
+        settings = get_settings()
+        client = oauth.provider_settings(settings, provider)
+        if client is None:
+            return None
+        next_path = routes.safe_next(self.router.url.query_parameters.get("next"))
+        try:
+            url, pending = await oauth.begin(
+                client, settings.oauth_callback_url(client.name), next_path
+            )
+        except oauth.OAuthError as failure:
+            log.warning("oauth %s login could not start: %s", client.name, failure.code)
+            return _login_with_error(failure.code)
+        self._pending = pending.to_dict()
+        # Same tab (not is_external): the tab keeps its client token, hence this state.
+        return rx.redirect(url)
+
+    @rx.event
+    async def complete_login(self) -> EventSpec:
+        """``on_load`` of the callback pages: check the callback, sign the user in."""
+        pending = oauth.PendingLogin.from_dict(self._pending)
+        self._pending = None  # one-time, whatever happens next
+        url = self.router.url
+        provider_name = url.path.rstrip("/").rsplit("/", 1)[-1]
+        settings = get_settings()
+        client = oauth.provider_settings(settings, provider_name)
+        try:
+            if client is None:
+                raise oauth.OAuthError("state_mismatch")
+            identity = await oauth.complete(
+                client,
+                pending,
+                dict(url.query_parameters),
+                settings.oauth_callback_url(client.name),
+            )
+            user = await asyncio.to_thread(oauth.sign_in_external, identity)
+        except oauth.OAuthError as failure:
+            log.info("oauth %s login refused: %s", client.name if client else "-", failure.code)
+            return _login_with_error(failure.code)
+        session_state = await self.get_state(SessionState)
+        session_state._adopt(start_session(user), user)
+        log.info("user %s signed in with %s", user.id, client.name)
+        reached = parse_step(user.onboarding_step) or Step.PROFILE
+        next_path = pending.next_path if pending else None
+        target = access.decide(routes.LOGIN, reached, next_path) or access.home_for(reached)
+        return rx.redirect(target, replace=True)

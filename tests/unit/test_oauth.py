@@ -1,0 +1,591 @@
+"""The OAuth / OpenID Connect service over real HTTP: a GitHub fake and ``oauth2-mock-server``.
+
+Nothing of authlib is mocked: the service's own client talks to the fakes, which check
+client credentials, the redirect URI and the PKCE verifier like the real providers do.
+The browser's part (following the authorization redirect) is one plain HTTP GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from onboard_app.models import User
+from onboard_app.services import oauth
+from onboard_app.services.db import get_engine
+from onboard_app.services.oauth import (
+    MESSAGES,
+    ExternalIdentity,
+    OAuthError,
+    PendingLogin,
+    begin,
+    complete,
+    message_for,
+    sign_in_external,
+)
+from onboard_app.services.users import create_local_user
+from onboard_app.settings import OAuthClientSettings, Settings
+from tests.fakes.github import GitHubFake, GitHubUser
+from tests.fakes.oidc import OidcProvider, start_oidc_provider
+
+GITHUB_CALLBACK = "http://localhost:3000/auth/callback/github"
+OIDC_CALLBACK = "http://localhost:3000/auth/callback/oidc"
+HASH = "$argon2id$v=19$m=24576,t=2,p=1$c2FsdHNhbHQ$ZmFrZWhhc2hmYWtlaGFzaA"  # never verified
+
+
+# --- fixtures and helpers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def github_server() -> Iterator[GitHubFake]:
+    with GitHubFake(redirect_uri=GITHUB_CALLBACK) as fake:
+        yield fake
+
+
+@pytest.fixture
+def github(github_server: GitHubFake) -> GitHubFake:
+    github_server.reset()
+    return github_server
+
+
+def github_settings(fake: GitHubFake, **changes: Any) -> OAuthClientSettings:
+    values: dict[str, Any] = {
+        "name": "github",
+        "label": "Sign in with GitHub",
+        "client_id": fake.client_id,
+        "client_secret": fake.client_secret,
+        "authorize_url": fake.authorize_url,
+        "token_url": fake.token_url,
+        "api_url": fake.base_url,
+        "scope": "read:user user:email",
+        "timeout": 5.0,
+    }
+    values.update(changes)
+    return OAuthClientSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    provider = start_oidc_provider(tmp_path_factory.mktemp("oidc"))
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc(oidc_server: OidcProvider) -> Iterator[OidcProvider]:
+    oidc_server.reset()
+    oauth.clear_discovery_cache()
+    yield oidc_server
+    oidc_server.reset()
+
+
+def oidc_settings(provider: OidcProvider, **changes: Any) -> OAuthClientSettings:
+    values: dict[str, Any] = {
+        "name": "oidc",
+        "label": "Sign in with Acme ID",
+        "client_id": provider.client_id,
+        "client_secret": provider.client_secret,
+        "issuer": provider.issuer,
+        "scope": "openid email profile",
+        "timeout": 5.0,
+    }
+    values.update(changes)
+    return OAuthClientSettings(**values)
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def browser_visit(authorize_url: str) -> dict[str, str]:
+    """What the browser does: open the authorization URL, read where it is sent back."""
+    response = httpx.get(authorize_url, follow_redirects=False, timeout=5)
+    assert response.status_code == 302, response.text
+    return query_of(response.headers["location"])
+
+
+def start(settings: OAuthClientSettings, callback: str) -> tuple[str, PendingLogin]:
+    return asyncio.run(begin(settings, callback))
+
+
+def finish(
+    settings: OAuthClientSettings,
+    pending: PendingLogin | None,
+    query: Mapping[str, str],
+    callback: str,
+    now: float | None = None,
+) -> ExternalIdentity:
+    return asyncio.run(complete(settings, pending, query, callback, now=now))
+
+
+def full_login(settings: OAuthClientSettings, callback: str) -> ExternalIdentity:
+    url, pending = start(settings, callback)
+    return finish(settings, pending, browser_visit(url), callback)
+
+
+def error_code(call: Any) -> str:
+    with pytest.raises(OAuthError) as caught:
+        call()
+    return caught.value.code
+
+
+def user_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    with get_engine(settings.database_url).connect() as connection:
+        query = sa.select(User.id, User.email, User.github_id, User.oidc_subject)  # type: ignore[call-overload]
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+# --- begin --------------------------------------------------------------------------------
+
+
+def test_begin_sends_s256_challenge_and_one_time_state(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = query_of(url)
+    assert url.startswith(github.authorize_url + "?")
+    assert query["client_id"] == github.client_id
+    assert query["redirect_uri"] == GITHUB_CALLBACK
+    assert query["response_type"] == "code"
+    assert query["scope"] == "read:user user:email"
+    assert query["state"] == pending.state and len(pending.state) >= 43
+    assert query["code_challenge_method"] == "S256"
+    assert query["code_challenge"] == s256(pending.code_verifier)
+    assert 43 <= len(pending.code_verifier) <= 128
+    assert pending.code_verifier not in url
+    assert "nonce" not in query and pending.nonce is None
+    assert pending.provider == "github" and abs(pending.created_at - time.time()) < 5
+
+    _, other = start(settings, GITHUB_CALLBACK)
+    assert other.state != pending.state and other.code_verifier != pending.code_verifier
+
+
+def test_begin_oidc_uses_discovery_and_sends_a_nonce(oidc: OidcProvider) -> None:
+    url, pending = start(oidc_settings(oidc), OIDC_CALLBACK)
+    query = query_of(url)
+    assert url.startswith(oidc.issuer + "/authorize?")
+    assert query["nonce"] == pending.nonce and len(pending.nonce or "") >= 43
+    assert query["code_challenge"] == s256(pending.code_verifier)
+    assert query["code_challenge_method"] == "S256"
+    assert query["scope"] == "openid email profile"
+    assert query["state"] == pending.state
+
+
+def test_discovery_document_is_cached_per_issuer(oidc: OidcProvider) -> None:
+    settings = oidc_settings(oidc)
+    now = time.time()
+    asyncio.run(begin(settings, OIDC_CALLBACK, now=now))
+    first = oauth._discovery_cache[oidc.issuer]
+    asyncio.run(begin(settings, OIDC_CALLBACK, now=now + 60))
+    assert oauth._discovery_cache[oidc.issuer] is first
+    asyncio.run(begin(settings, OIDC_CALLBACK, now=now + oauth.DISCOVERY_TTL + 1))
+    assert oauth._discovery_cache[oidc.issuer] is not first
+
+
+def test_unreachable_discovery_is_unavailable() -> None:
+    oauth.clear_discovery_cache()
+    settings = OAuthClientSettings(
+        name="oidc", label="x", client_id="c", client_secret="s", issuer="http://127.0.0.1:9"
+    )
+    assert error_code(lambda: start(settings, OIDC_CALLBACK)) == "unavailable"
+
+
+def test_pending_login_round_trips_and_rejects_garbage() -> None:
+    pending = PendingLogin("github", "s" * 43, "v" * 86, None, 1.5, "/explore")
+    assert PendingLogin.from_dict(pending.to_dict()) == pending
+    for garbage in (
+        None,
+        "x",
+        {},
+        {**pending.to_dict(), "state": ""},
+        {**pending.to_dict(), "created_at": "x"},
+    ):
+        assert PendingLogin.from_dict(garbage) is None
+
+
+def test_messages_are_fixed_and_unknown_codes_show_nothing() -> None:
+    assert message_for("email_taken") == (
+        "An account with this email already exists. Log in with your password."
+    )
+    for code in MESSAGES:
+        assert message_for(code) == MESSAGES[code] != ""
+    for odd in ("", "access_denied", "<script>", None, 3, ["email_taken"]):
+        assert message_for(odd) == ""
+
+
+# --- GitHub: success ----------------------------------------------------------------------
+
+
+def test_github_login_uses_numeric_id_verified_primary_email_name_avatar(
+    github: GitHubFake, app_db: Settings
+) -> None:
+    github.user = GitHubUser(
+        id=583231,
+        login="octocat",
+        name="The Octocat",
+        avatar_url="https://avatars.example.com/u/583231",
+        email="public@example.com",
+        emails=[
+            {"email": "old@example.com", "primary": False, "verified": True},
+            {"email": "Octo@Example.com", "primary": True, "verified": True},
+        ],
+    )
+    identity = full_login(github_settings(github), GITHUB_CALLBACK)
+    assert identity == ExternalIdentity(
+        provider="github",
+        github_id=583231,
+        email="octo@example.com",
+        display_name="The Octocat",
+        avatar_url="https://avatars.example.com/u/583231",
+    )
+    # What GitHub received: PKCE verifier and the constant callback, credentials in the form.
+    [token_request] = github.token_requests
+    assert token_request["redirect_uri"] == GITHUB_CALLBACK
+    assert token_request["client_secret"] == github.client_secret
+    assert s256(token_request["code_verifier"]) == github.authorize_requests[0]["code_challenge"]
+
+    user = sign_in_external(identity)
+    assert (user.github_id, user.email, user.display_name) == (
+        583231,
+        "octo@example.com",
+        "The Octocat",
+    )
+    assert user.avatar_url == "https://avatars.example.com/u/583231"
+    assert user.password_hash is None and user.onboarding_step == "profile"
+
+    # The same GitHub account again (even renamed, new address): the same user, no duplicate.
+    github.user = GitHubUser.with_verified_email("new@example.com", id=583231, login="renamed")
+    again = sign_in_external(full_login(github_settings(github), GITHUB_CALLBACK))
+    assert again.id == user.id
+    assert len(user_rows(app_db)) == 1
+
+
+@pytest.mark.parametrize(
+    "emails",
+    [
+        [{"email": "a@example.com", "primary": True, "verified": False}],
+        [{"email": "a@example.com", "primary": False, "verified": True}],
+        [{"email": "a@example.com", "primary": "true", "verified": "true"}],
+        [],
+    ],
+    ids=["primary-unverified", "verified-not-primary", "flags-not-booleans", "none"],
+)
+def test_github_email_is_none_without_a_verified_primary(
+    github: GitHubFake, emails: list[dict[str, Any]]
+) -> None:
+    github.user = GitHubUser(id=7, login="ghost", name=None, email="a@example.com", emails=emails)
+    identity = full_login(github_settings(github), GITHUB_CALLBACK)
+    assert identity.email is None
+    assert identity.display_name == "ghost"  # no name on GitHub: the login
+
+
+# --- GitHub: every failure ------------------------------------------------------------------
+
+
+def test_state_mismatch_is_refused_before_the_code_is_redeemed(
+    github: GitHubFake, app_db: Settings
+) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = browser_visit(url)
+    forged = {**query, "state": "attacker-state"}
+    assert (
+        error_code(lambda: finish(settings, pending, forged, GITHUB_CALLBACK)) == "state_mismatch"
+    )
+    assert github.token_requests == [] and github.pending_codes() == 1
+    assert user_rows(app_db) == []
+
+
+def test_state_from_another_provider_is_a_mismatch(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    as_oidc = PendingLogin("oidc", pending.state, pending.code_verifier, "n", pending.created_at)
+    query = browser_visit(url)
+    assert error_code(lambda: finish(settings, as_oidc, query, GITHUB_CALLBACK)) == "state_mismatch"
+
+
+def test_missing_state_or_no_pending_login_is_state_missing(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = browser_visit(url)
+    without_state = {"code": query["code"]}
+    assert (
+        error_code(lambda: finish(settings, pending, without_state, GITHUB_CALLBACK))
+        == "state_missing"
+    )
+    # A replayed callback: the first one consumed the pending login, nothing is left.
+    assert error_code(lambda: finish(settings, None, query, GITHUB_CALLBACK)) == "state_missing"
+    assert github.token_requests == []
+
+
+def test_replayed_callback_after_success_is_refused(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = browser_visit(url)
+    finish(settings, pending, query, GITHUB_CALLBACK)
+    # The state layer drops the pending login before completing; a replay has none.
+    assert error_code(lambda: finish(settings, None, query, GITHUB_CALLBACK)) == "state_missing"
+    # Even with the pending login kept by mistake, GitHub's one-time code fails.
+    assert error_code(lambda: finish(settings, pending, query, GITHUB_CALLBACK)) == "token_error"
+
+
+def test_pending_login_older_than_ten_minutes_is_expired(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = browser_visit(url)
+    late = pending.created_at + oauth.PENDING_TTL + 1
+    assert (
+        error_code(lambda: finish(settings, pending, query, GITHUB_CALLBACK, now=late)) == "expired"
+    )
+    assert github.token_requests == []
+
+
+def test_provider_error_access_denied(github: GitHubFake, app_db: Settings) -> None:
+    github.deny = True
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = browser_visit(url)
+    assert query["error"] == "access_denied" and "code" not in query
+    assert error_code(lambda: finish(settings, pending, query, GITHUB_CALLBACK)) == "provider_error"
+    assert github.token_requests == [] and user_rows(app_db) == []
+
+
+def test_missing_code(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    _, pending = start(settings, GITHUB_CALLBACK)
+    query = {"state": pending.state}
+    assert error_code(lambda: finish(settings, pending, query, GITHUB_CALLBACK)) == "missing_code"
+
+
+def test_wrong_pkce_verifier_is_a_token_error(github: GitHubFake) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query = browser_visit(url)
+    other_verifier = PendingLogin("github", pending.state, "x" * 86, None, pending.created_at)
+    assert (
+        error_code(lambda: finish(settings, other_verifier, query, GITHUB_CALLBACK))
+        == "token_error"
+    )
+
+
+def test_wrong_client_secret_is_a_token_error(github: GitHubFake) -> None:
+    settings = github_settings(github, client_secret="not-the-secret")
+    assert error_code(lambda: full_login(settings, GITHUB_CALLBACK)) == "token_error"
+
+
+def test_token_endpoint_500_is_a_token_error(github: GitHubFake, app_db: Settings) -> None:
+    github.token_status = 500
+    assert error_code(lambda: full_login(github_settings(github), GITHUB_CALLBACK)) == "token_error"
+    assert user_rows(app_db) == []
+
+
+def test_token_endpoint_timeout_is_unavailable_within_the_timeout(
+    github: GitHubFake, app_db: Settings
+) -> None:
+    github.token_delay = 3.0
+    settings = github_settings(github, timeout=0.5)
+    started = time.monotonic()
+    assert error_code(lambda: full_login(settings, GITHUB_CALLBACK)) == "unavailable"
+    assert time.monotonic() - started < 2.5
+    assert user_rows(app_db) == []
+
+
+def test_unreachable_token_endpoint_is_unavailable(github: GitHubFake) -> None:
+    settings = github_settings(github, token_url="http://127.0.0.1:9/login/oauth/access_token")
+    assert error_code(lambda: full_login(settings, GITHUB_CALLBACK)) == "unavailable"
+
+
+def test_verified_email_of_an_existing_account_is_never_linked(
+    github: GitHubFake, app_db: Settings
+) -> None:
+    local = create_local_user("taken@example.com", HASH)
+    github.user = GitHubUser.with_verified_email("Taken@Example.com", id=99, login="intruder")
+    identity = full_login(github_settings(github), GITHUB_CALLBACK)
+    with pytest.raises(OAuthError) as caught:
+        sign_in_external(identity)
+    assert caught.value.code == "email_taken"
+    assert (
+        caught.value.message
+        == "An account with this email already exists. Log in with your password."
+    )
+    assert user_rows(app_db) == [(local.id, "taken@example.com", None, None)]
+
+
+def test_github_account_without_email_can_sign_up_next_to_others(
+    github: GitHubFake, app_db: Settings
+) -> None:
+    create_local_user("someone@example.com", HASH)
+    github.user = GitHubUser(id=5, login="quiet", name="Quiet One", emails=[])
+    user = sign_in_external(full_login(github_settings(github), GITHUB_CALLBACK))
+    assert user.email is None and user.github_id == 5
+    assert len(user_rows(app_db)) == 2
+
+
+# --- OpenID Connect ----------------------------------------------------------------------------
+
+
+def test_oidc_login_uses_issuer_and_sub_and_verified_email(
+    oidc: OidcProvider, app_db: Settings
+) -> None:
+    oidc.configure(
+        id_token_claims={
+            "sub": "user-123",
+            "email": "Alice@Example.com",
+            "email_verified": True,
+            "name": "Alice Liddell",
+            "picture": "https://pictures.example.com/alice.png",
+        }
+    )
+    settings = oidc_settings(oidc)
+    identity = full_login(settings, OIDC_CALLBACK)
+    assert identity == ExternalIdentity(
+        provider="oidc",
+        oidc_issuer=oidc.issuer,
+        oidc_subject="user-123",
+        email="alice@example.com",
+        display_name="Alice Liddell",
+        avatar_url="https://pictures.example.com/alice.png",
+    )
+    user = sign_in_external(identity)
+    assert (user.oidc_issuer, user.oidc_subject, user.email) == (
+        oidc.issuer,
+        "user-123",
+        "alice@example.com",
+    )
+    assert sign_in_external(full_login(settings, OIDC_CALLBACK)).id == user.id
+    assert len(user_rows(app_db)) == 1
+
+
+@pytest.mark.parametrize(
+    "verified", [False, "false", None], ids=["false", "string-false", "absent"]
+)
+def test_oidc_email_is_used_only_when_verified(oidc: OidcProvider, verified: object) -> None:
+    claims: dict[str, Any] = {"sub": "u-2", "email": "bob@example.com", "name": "Bob"}
+    if verified is not None:
+        claims["email_verified"] = verified
+    oidc.configure(
+        id_token_claims=claims,
+        userinfo={"sub": "u-2", "email": "bob@example.com", "email_verified": True},
+    )
+    identity = full_login(oidc_settings(oidc), OIDC_CALLBACK)
+    assert identity.oidc_subject == "u-2" and identity.email is None
+
+
+def test_oidc_userinfo_fills_what_the_id_token_lacks_for_the_same_subject(
+    oidc: OidcProvider,
+) -> None:
+    oidc.configure(
+        id_token_claims={"sub": "u-3"},
+        userinfo={
+            "sub": "u-3",
+            "email": "carol@example.com",
+            "email_verified": True,
+            "name": "Carol",
+        },
+    )
+    identity = full_login(oidc_settings(oidc), OIDC_CALLBACK)
+    assert (identity.email, identity.display_name) == ("carol@example.com", "Carol")
+
+    oidc.configure(
+        id_token_claims={"sub": "u-4"},
+        userinfo={
+            "sub": "someone-else",
+            "email": "eve@example.com",
+            "email_verified": True,
+            "name": "Eve",
+        },
+    )
+    identity = full_login(oidc_settings(oidc), OIDC_CALLBACK)
+    assert (identity.oidc_subject, identity.email, identity.display_name) == ("u-4", None, "")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"id_token_claims": {"nonce": "not-the-nonce"}},
+        {"remove_claims": ["nonce"]},
+        {"id_token_claims": {"aud": "another-client"}},
+        {"id_token_claims": {"iss": "http://evil.example.com"}},
+        {"id_token_claims": {"exp": 1_000_000}},
+        {"id_token_claims": {"iat": 4_000_000_000}},
+        {"remove_claims": ["sub"]},
+        {"tamper": "payload"},
+        {"tamper": "alg_none"},
+        {"kid": "unknown-key"},
+    ],
+    ids=[
+        "wrong-nonce",
+        "no-nonce",
+        "wrong-aud",
+        "wrong-iss",
+        "expired",
+        "issued-in-future",
+        "no-sub",
+        "tampered-payload",
+        "alg-none",
+        "unknown-kid",
+    ],
+)
+def test_oidc_id_token_is_fully_validated(
+    oidc: OidcProvider, app_db: Settings, config: dict[str, Any]
+) -> None:
+    oidc.configure(**config)
+    assert error_code(lambda: full_login(oidc_settings(oidc), OIDC_CALLBACK)) == "invalid_id_token"
+    assert user_rows(app_db) == []
+
+
+def test_oidc_token_endpoint_500_is_a_token_error(oidc: OidcProvider) -> None:
+    oidc.configure(token_status=500)
+    assert error_code(lambda: full_login(oidc_settings(oidc), OIDC_CALLBACK)) == "token_error"
+
+
+def test_oidc_state_checks_apply(oidc: OidcProvider) -> None:
+    settings = oidc_settings(oidc)
+    url, pending = start(settings, OIDC_CALLBACK)
+    query = browser_visit(url)
+    assert (
+        error_code(lambda: finish(settings, pending, {**query, "state": "x"}, OIDC_CALLBACK))
+        == "state_mismatch"
+    )
+    assert error_code(lambda: finish(settings, None, query, OIDC_CALLBACK)) == "state_missing"
+
+
+def test_oidc_identity_is_scoped_to_its_issuer(app_db: Settings) -> None:
+    first = sign_in_external(
+        ExternalIdentity("oidc", oidc_issuer="https://a.example.com", oidc_subject="same")
+    )
+    second = sign_in_external(
+        ExternalIdentity("oidc", oidc_issuer="https://b.example.com", oidc_subject="same")
+    )
+    assert first.id != second.id
+    again = sign_in_external(
+        ExternalIdentity("oidc", oidc_issuer="https://a.example.com", oidc_subject="same")
+    )
+    assert again.id == first.id
+    assert len(user_rows(app_db)) == 2
+
+
+def test_identity_without_a_key_is_refused(app_db: Settings) -> None:
+    with pytest.raises(OAuthError) as caught:
+        sign_in_external(ExternalIdentity("oidc", oidc_issuer="https://a.example.com"))
+    assert caught.value.code == "no_account_info"
+    assert user_rows(app_db) == []
+
+
+def test_module_has_no_reflex_import() -> None:
+    source = Path(oauth.__file__).read_text()
+    assert "import reflex" not in source and "from reflex" not in source
