@@ -78,6 +78,7 @@ MESSAGES: Final[dict[str, str]] = {
     "invalid_id_token": "We could not verify the provider's answer. Please try again.",
     "no_account_info": "The provider did not share the account details we need.",
     "email_taken": "An account with this email already exists. Log in with your password.",
+    "server_error": "We could not finish signing you in. Please try again in a moment.",
 }
 
 

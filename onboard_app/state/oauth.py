@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 import reflex as rx
+from sqlalchemy.exc import SQLAlchemyError
 from reflex.event import EventSpec
 
 from onboard_app import routes
@@ -82,6 +83,9 @@ class OAuthState(rx.State):
         except oauth.OAuthError as failure:
             log.info("oauth %s login refused: %s", client.name if client else "-", failure.code)
             return _login_with_error(failure.code)
+        except SQLAlchemyError:
+            log.exception("oauth %s login failed: database error", client.name if client else "-")
+            return _login_with_error("server_error")
         session_state = await self.get_state(SessionState)
         session_state._adopt(start_session(user), user)
         log.info("user %s signed in with %s", user.id, client.name)
