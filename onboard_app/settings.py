@@ -98,7 +98,9 @@ class Settings:
     """
 
     environment: str = "development"
-    database_url: str = f"sqlite:///{PROJECT_ROOT / 'onboard.db'}"
+    # Inside a hidden folder: Reflex's dev hot reload ignores it, so SQLite's WAL files
+    # changing on every write do not restart the backend.
+    database_url: str = f"sqlite:///{PROJECT_ROOT / '.onboard' / 'onboard.db'}"
     redis_url: str | None = None
     public_url: str = "http://localhost:3000"
     signing_keys: tuple[SigningKey, ...] = ()
