@@ -8,6 +8,7 @@ from onboard_app.pages.explore import explore_page
 from onboard_app.pages.login import login_page, signup_page
 from onboard_app.pages.onboarding import wizard_page
 from onboard_app.pages.settings import settings_page
+from onboard_app.security import security_headers
 from onboard_app.services.catalogue import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
 from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS
@@ -17,8 +18,10 @@ from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from onboard_app.state.settings import SettingsState
 
-# All tables share SQLModel's metadata: registering one shows `reflex db` every table.
-rx.ModelRegistry.register(ALL_TABLES[0])
+# `reflex db` reads rx.ModelRegistry, whose built-in entry (rx.Model) shares SQLModel's
+# metadata: importing ALL_TABLES is what puts our tables there. Registering them again
+# would only make Reflex merge duplicate metadata (and warn about each table).
+assert ALL_TABLES[0].metadata is rx.ModelRegistry.get_metadata()
 
 # The schema is brought to the newest migration, and the shipped catalogue loaded
 # (idempotent: one SELECT when nothing changed), before the first request.
@@ -27,6 +30,8 @@ seed_catalogue()
 
 app = rx.App(
     head_components=[rx.el.link(rel="icon", href="/favicon.ico")],
+    # Security headers on every HTTP response (pages too, in production's single port).
+    api_transformer=security_headers,
 )
 
 app.add_page(rx.fragment, route=routes.HOME, on_load=SessionState.guard, title="Onboard")
