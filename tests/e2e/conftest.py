@@ -84,9 +84,20 @@ def app_environment(tmp: Path, port: int, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_app(tmp: Path, *, port: int | None = None, **extra: str) -> RunningApp:
-    """Migrate a fresh database and start ``reflex run --env prod`` on a free port."""
+def start_app(
+    tmp: Path, *, port: int | None = None, web_name: str | None = None, **extra: str
+) -> RunningApp:
+    """Migrate a fresh database and start ``reflex run --env prod`` on a free port.
+
+    The frontend is built outside the project's ``.web`` (a running ``make run`` keeps
+    working): into ``.tools/test-web/<web_name>`` when a name is given (kept between runs,
+    so its packages are installed once), else into the app's temporary folder. Two apps
+    alive at the same time need different folders: the build bakes in the backend port.
+    """
     port = port or free_port()
+    if "REFLEX_WEB_WORKDIR" not in extra:
+        web = ROOT / ".tools" / "test-web" / web_name if web_name else tmp / "web"
+        extra["REFLEX_WEB_WORKDIR"] = str(web)
     env = app_environment(tmp, port, **extra)
     python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
     subprocess.run([python, "-m", "onboard_app.cli", "migrate"], cwd=ROOT, env=env, check=True)
@@ -133,7 +144,7 @@ def stop_app(app: RunningApp) -> None:
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """One running app for the browser tests of the session."""
-    app = start_app(tmp_path_factory.mktemp("e2e-app"))
+    app = start_app(tmp_path_factory.mktemp("e2e-app"), web_name="session")
     yield app
     stop_app(app)
 
