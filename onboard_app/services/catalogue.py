@@ -10,6 +10,7 @@ PostgreSQL; nothing here imports Reflex.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -48,8 +49,8 @@ _SLUG_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LIKE_ESCAPE: Final = "\\"
 _CHUNK: Final = 500
 
-_items = cast(sa.Table, CatalogueItem.__table__)
-_item_topics = cast(sa.Table, CatalogueItemTopic.__table__)
+_items = cast(sa.Table, CatalogueItem.__table__)  # type: ignore[attr-defined]
+_item_topics = cast(sa.Table, CatalogueItemTopic.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class CatalogueEntry:
 
     Raises:
         ValueError: If any field is invalid.
+
     """
 
     slug: str
@@ -172,6 +174,7 @@ def load_catalogue_file(path: str | Path | None = None) -> list[CatalogueEntry]:
         ValueError: If the file is not valid JSON, not an array, or any entry is invalid
             (the message names the entry's position and slug), or a slug repeats.
         OSError: If the file cannot be read.
+
     """
     file = Path(path) if path is not None else CATALOGUE_FILE
     try:
@@ -216,15 +219,13 @@ def _seed_once(engine: sa.Engine, wanted: Sequence[CatalogueEntry], prune: bool)
             items.c.topics,
             links.c.topic,
         ).select_from(items.outerjoin(links, links.c.item_id == items.c.id))
-        for item_id, slug, title, description, url, kind, topics, topic in conn.execute(
-            select_all
-        ):
-            current = stored.get(slug)
+        for found in conn.execute(select_all):
+            current = stored.get(found.slug)
             if current is None:
-                row = (title, description, url, kind, list(topics or ()))
-                current = stored[slug] = _Stored(item_id, row, set())
-            if topic is not None:
-                current.linked.add(topic)
+                row = (found.title, found.description, found.url, found.kind, list(found.topics))
+                current = stored[found.slug] = _Stored(found.id, row, set())
+            if found.topic is not None:
+                current.linked.add(found.topic)
 
         new = [entry for entry in wanted if entry.slug not in stored]
         changed = [
@@ -278,7 +279,10 @@ def _seed_once(engine: sa.Engine, wanted: Sequence[CatalogueEntry], prune: bool)
                     gone,
                 )
             added = [
-                {"item_id": s.id, "topic": t} for s, e in changed for t in e.topics if t not in s.linked
+                {"item_id": s.id, "topic": t}
+                for s, e in changed
+                for t in e.topics
+                if t not in s.linked
             ]
             if added:
                 conn.execute(sa.insert(links), added)
@@ -301,7 +305,7 @@ def _seed_once(engine: sa.Engine, wanted: Sequence[CatalogueEntry], prune: bool)
             ids: dict[str, int] = {}
             for chunk in _chunks([e.slug for e in new]):
                 query = sa.select(items.c.slug, items.c.id).where(items.c.slug.in_(chunk))
-                ids.update({slug: item_id for slug, item_id in conn.execute(query)})
+                ids.update({found.slug: found.id for found in conn.execute(query)})
             conn.execute(
                 sa.insert(links),
                 [{"item_id": ids[e.slug], "topic": t} for e in new for t in e.topics],
@@ -339,6 +343,7 @@ def seed_catalogue(
 
     Raises:
         ValueError: If two entries share a slug (or the default file is invalid).
+
     """
     wanted = list(load_catalogue_file() if entries is None else entries)
     _check_unique(wanted)
@@ -366,6 +371,7 @@ class ExploreItem:
         matched_topics: The item's topics that are among the user's interests (item order).
         reason: One line explaining the match, e.g. ``"Because you follow Python and
             Security"``; empty when the item carries none of the user's interests.
+
     """
 
     id: int
@@ -389,6 +395,7 @@ class ExplorePage:
         page: The 1-based page number actually used (after clamping).
         page_size: The page size actually used (after clamping).
         has_next: Whether a later page holds more items.
+
     """
 
     items: tuple[ExploreItem, ...]
@@ -416,12 +423,13 @@ def clean_query(query: str) -> str:
 
     Returns:
         The text actually searched for (empty means no text filter).
+
     """
     return (query or "").strip()[:MAX_QUERY_CHARS].strip()
 
 
 def _like_contains(text: str) -> str:
-    """A LIKE pattern matching ``text`` literally anywhere (``\\`` is the escape)."""
+    r"""Build a LIKE pattern that matches ``text`` literally anywhere (``\`` escapes)."""
     escaped = (
         text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
         .replace("%", _LIKE_ESCAPE + "%")
@@ -437,7 +445,7 @@ def _join_words(words: Sequence[str]) -> str:
 
 
 def match_reason(matched_topics: Sequence[str]) -> str:
-    """The one-line explanation shown under an explore item.
+    """Explain in one line why an explore item is suggested.
 
     Args:
         matched_topics: The item's topics that the user follows.
@@ -445,10 +453,140 @@ def match_reason(matched_topics: Sequence[str]) -> str:
     Returns:
         ``"Because you follow Python"``, ``"Because you follow Python and Security"``,
         ``"Because you follow Go, Rust and Security"``; ``""`` when nothing matched.
+
     """
     if not matched_topics:
         return ""
     return f"Because you follow {_join_words([topic_label(t) for t in matched_topics])}"
+
+
+@functools.cache
+def _explore_statements(
+    by_interest: bool, by_chips: bool, by_text: bool, on_sqlite: bool
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """Build the page and count statements for one shape of request (once per process).
+
+    Every value is a bound parameter (``wanted`` and ``chips`` are expanding lists;
+    ``n_chips``, ``pattern``, ``last_needed``, ``limit``, ``offset`` are scalars), so a
+    call only binds values: building and cache-keying a statement this size costs about
+    as much as running it on a small catalogue.
+
+    The page statement also returns the total as a ``total`` column; the count statement
+    is only needed when the page comes back empty.
+    """
+    items, links = _items, _item_topics
+    columns = [
+        items.c.id,
+        items.c.slug,
+        items.c.title,
+        items.c.description,
+        items.c.url,
+        items.c.kind,
+        items.c.topics,
+    ]
+    limit = sa.bindparam("limit", type_=sa.Integer)
+    offset = sa.bindparam("offset", type_=sa.Integer)
+
+    def title_key(title: sa.ColumnElement[str]) -> sa.ColumnElement[Any]:
+        return title.collate("NOCASE") if on_sqlite else sa.func.lower(title)
+
+    conditions: list[sa.ColumnElement[bool]] = []
+    if by_chips:
+        carrying_all = (
+            sa.select(links.c.item_id)
+            .where(links.c.topic.in_(sa.bindparam("chips", expanding=True)))
+            .group_by(links.c.item_id)
+            .having(sa.func.count() == sa.bindparam("n_chips", type_=sa.Integer))
+        )
+        conditions.append(items.c.id.in_(carrying_all))
+    if by_text:
+        pattern = sa.bindparam("pattern", type_=sa.String)
+        # SQLite's LIKE already ignores ASCII case and is about 3x cheaper than the
+        # lower(x) LIKE lower(y) that ilike() renders there; PostgreSQL gets ILIKE.
+        conditions.append(
+            sa.or_(
+                *(
+                    column.like(pattern, escape=_LIKE_ESCAPE)
+                    if on_sqlite
+                    else column.ilike(pattern, escape=_LIKE_ESCAPE)
+                    for column in (items.c.title, items.c.description)
+                )
+            )
+        )
+    count_query = sa.select(sa.func.count()).select_from(items).where(*conditions)
+
+    # The filters run once per statement: "matching" is referenced several times, so
+    # SQLite and PostgreSQL both materialise it.
+    matching = sa.select(items.c.id).where(*conditions).cte("matching") if conditions else None
+    if matching is not None:
+        total = sa.select(sa.func.count()).select_from(matching).scalar_subquery()
+        in_matching: list[sa.ColumnElement[bool]] = [items.c.id.in_(sa.select(matching.c.id))]
+    else:
+        total = sa.select(sa.func.count()).select_from(items).scalar_subquery()
+        in_matching = []
+
+    if not by_interest:
+        page_query = (
+            sa.select(*columns, total.label("total"))
+            .where(*in_matching)
+            .order_by(title_key(items.c.title), items.c.title, items.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return page_query, count_query
+
+    # scores: items that pass the filters and carry >= 1 interest, with how many they
+    # carry, read from the (topic, item_id) index.
+    scored = sa.select(links.c.item_id, sa.func.count().label("score")).where(
+        links.c.topic.in_(sa.bindparam("wanted", expanding=True))
+    )
+    if matching is not None:
+        # Count only items that pass the filters (a join, cheaper than IN on SQLite).
+        scored = scored.select_from(matching.join(links, links.c.item_id == matching.c.id))
+    scores = scored.group_by(links.c.item_id).cte("scores")
+    # cutoff: the score of the last row this page needs (row number offset + limit), or 0
+    # when the page reaches past the scored items. Every row of the page scores >= cutoff.
+    last_needed = (
+        sa.select(scores.c.score)
+        .order_by(scores.c.score.desc())
+        .limit(1)
+        .offset(sa.bindparam("last_needed", type_=sa.Integer))
+        .scalar_subquery()
+    )
+    cutoff_cte = sa.select(sa.func.coalesce(last_needed, 0).label("value")).cte("cutoff")
+    cutoff = sa.select(cutoff_cte.c.value).scalar_subquery()
+    # Usually cutoff >= 1: join only the scored items at or above it (a few hundred rows,
+    # not the whole catalogue). Otherwise rank every filtered item, unscored ones as 0;
+    # the constant "cutoff = 0" test comes first, so that branch costs nothing otherwise.
+    above_cutoff = (
+        sa.select(items.c.id, items.c.title, scores.c.score.label("score"))
+        .select_from(scores.join(items, items.c.id == scores.c.item_id))
+        .where(scores.c.score >= cutoff, cutoff > 0)
+    )
+    everything = (
+        sa.select(items.c.id, items.c.title, sa.func.coalesce(scores.c.score, 0).label("score"))
+        .select_from(items.outerjoin(scores, scores.c.item_id == items.c.id))
+        .where(cutoff == 0, *in_matching)
+    )
+    ranked = sa.union_all(above_cutoff, everything).subquery("ranked")
+
+    # Rank narrow (id, title, score) rows, then fetch the full rows of this page only.
+    def order(rows: sa.Subquery) -> list[sa.ColumnElement[Any]]:
+        return [rows.c.score.desc(), title_key(rows.c.title), rows.c.title, rows.c.id]
+
+    on_page = (
+        sa.select(ranked.c.id, ranked.c.title, ranked.c.score)
+        .order_by(*order(ranked))
+        .limit(limit)
+        .offset(offset)
+        .subquery("on_page")
+    )
+    page_query = (
+        sa.select(*columns, total.label("total"))
+        .select_from(on_page.join(items, items.c.id == on_page.c.id))
+        .order_by(*order(on_page))
+    )
+    return page_query, count_query
 
 
 def explore(
@@ -460,19 +598,27 @@ def explore(
     page_size: int = DEFAULT_PAGE_SIZE,
     url: str | None = None,
 ) -> ExplorePage:
-    """One page of catalogue items, ranked for a user's interests.
+    r"""Return one page of catalogue items, ranked for a user's interests.
 
     Items are ordered by how many of ``interests`` they carry (most first), then by title
     (case-insensitive), then id, so pages are stable. Filters narrow the set first:
 
     * ``topics`` (the topic chips): an item must carry **all** selected topics.
     * ``query``: case-insensitive substring of the title or the description, matched
-      literally (``%``, ``_`` and ``\\`` are not wildcards); stripped and cut to
+      literally (``%``, ``_`` and ``\`` are not wildcards); stripped and cut to
       :data:`MAX_QUERY_CHARS`. On SQLite, case folding covers ASCII letters only.
 
-    Unknown topic slugs in ``interests`` and ``topics`` are ignored. Two queries run: one
-    page of rows (the ranking is a correlated count over ``catalogue_item_topics``, whose
-    primary key is ``(item_id, topic)``) and a ``COUNT`` for the total.
+    Slugs in ``interests`` and ``topics`` are stripped and lower-cased; unknown ones are
+    ignored.
+
+    One SQL statement returns the page and the number of matching items (a separate
+    ``COUNT`` runs only for a page past the end). The filters are evaluated once, in a
+    ``matching`` CTE. Matching topics per item are counted from ``catalogue_item_topics``
+    (its ``(topic, item_id)`` index); the statement finds the score of the last row the
+    page needs and joins only items scoring at least that. Only when the page reaches
+    items with no matching interest does it rank every filtered item (a LEFT JOIN on the
+    counts). Page 1 therefore touches hundreds of rows, not the whole catalogue. Ranking
+    sorts narrow ``(id, title, score)`` rows; full rows are read for the page only.
 
     Args:
         interests: The user's interest topic slugs.
@@ -484,8 +630,8 @@ def explore(
 
     Returns:
         The requested page (empty ``items`` past the last page).
+
     """
-    items, links = _items, _item_topics
     wanted = _known_topics(interests)
     chips = _known_topics(topics)
     needle = clean_query(query)
@@ -493,83 +639,40 @@ def explore(
     page_size = min(max(1, int(page_size)), MAX_PAGE_SIZE)
     offset = (page - 1) * page_size
     engine = get_engine(url)
-    on_sqlite = engine.dialect.name == "sqlite"
-
-    conditions: list[sa.ColumnElement[bool]] = []
-    if chips:
-        carrying_all = (
-            sa.select(links.c.item_id)
-            .where(links.c.topic.in_(chips))
-            .group_by(links.c.item_id)
-            .having(sa.func.count() == len(chips))
-        )
-        conditions.append(items.c.id.in_(carrying_all))
-    if needle:
-        pattern = _like_contains(needle)
-        # SQLite's LIKE already ignores ASCII case and is ~3x cheaper than lower() LIKE
-        # lower(), which is what ilike() renders there; PostgreSQL gets a real ILIKE.
-        conditions.append(
-            sa.or_(
-                *(
-                    column.like(pattern, escape=_LIKE_ESCAPE)
-                    if on_sqlite
-                    else column.ilike(pattern, escape=_LIKE_ESCAPE)
-                    for column in (items.c.title, items.c.description)
-                )
-            )
-        )
-
-    source: sa.FromClause = items
-    order: list[sa.ColumnElement[Any]] = []
-    if wanted:
-        # Matching-topic counts from the (topic, item_id) index, then LEFT JOINed: items
-        # that carry none of the interests keep score 0 and sort after the others.
-        scores = (
-            sa.select(links.c.item_id, sa.func.count().label("score"))
-            .where(links.c.topic.in_(wanted))
-            .group_by(links.c.item_id)
-            .subquery("scores")
-        )
-        source = items.outerjoin(scores, scores.c.item_id == items.c.id)
-        order.append(sa.func.coalesce(scores.c.score, 0).desc())
-    title_key = items.c.title.collate("NOCASE") if on_sqlite else sa.func.lower(items.c.title)
-    order += [title_key, items.c.title, items.c.id]
-
-    page_query = (
-        sa.select(
-            items.c.id,
-            items.c.slug,
-            items.c.title,
-            items.c.description,
-            items.c.url,
-            items.c.kind,
-            items.c.topics,
-        )
-        .select_from(source)
-        .where(*conditions)
-        .order_by(*order)
-        .limit(page_size)
-        .offset(offset)
+    page_query, count_query = _explore_statements(
+        bool(wanted), bool(chips), bool(needle), engine.dialect.name == "sqlite"
     )
-    count_query = sa.select(sa.func.count()).select_from(items).where(*conditions)
-
+    params: dict[str, Any] = {
+        "wanted": wanted,
+        "chips": chips,
+        "n_chips": len(chips),
+        "pattern": _like_contains(needle),
+        "last_needed": offset + page_size - 1,
+        "limit": page_size,
+        "offset": offset,
+    }
     with engine.connect() as conn:
-        rows = conn.execute(page_query).all()
-        total = int(conn.execute(count_query).scalar_one())
+        rows = conn.execute(page_query, params).all()
+        if rows:
+            total = int(rows[0].total)
+        elif offset:  # past the last page: count separately
+            total = int(conn.execute(count_query, params).scalar_one())
+        else:
+            total = 0
 
     followed = set(wanted)
     result: list[ExploreItem] = []
-    for item_id, slug, title, description, link, kind, item_topics in rows:
-        own = tuple(item_topics or ())
+    for row in rows:
+        own: tuple[str, ...] = tuple(row.topics)
         matched = tuple(t for t in own if t in followed)
         result.append(
             ExploreItem(
-                id=item_id,
-                slug=slug,
-                title=title,
-                description=description,
-                url=link,
-                kind=kind,
+                id=row.id,
+                slug=row.slug,
+                title=row.title,
+                description=row.description,
+                url=row.url,
+                kind=row.kind,
                 topics=own,
                 matched_topics=matched,
                 reason=match_reason(matched),
