@@ -30,6 +30,8 @@ seed_catalogue()
 
 app = rx.App(
     head_components=[rx.el.link(rel="icon", href="/favicon.ico")],
+    # The GitHub mark is a black SVG: keep it visible in dark mode.
+    style={".dark .github-mark": {"filter": "invert(1)"}},
     # Security headers on every HTTP response (pages too, in production's single port).
     api_transformer=security_headers,
 )
