@@ -1,11 +1,33 @@
 """Reflex configuration: everything comes from ``onboard_app.settings`` (``ONBOARD_*``)."""
 
 import os
+import sys
 
 import reflex as rx
 
 from onboard_app.security import allowed_origins
 from onboard_app.settings import SettingsError, get_settings
+
+
+def _reflex_env_from_argv(argv: list[str]) -> str | None:
+    """The ``--env`` of a ``reflex run`` command line."""
+    for index, arg in enumerate(argv):
+        if arg == "--env" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--env="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+# `reflex run` imports this file before it exports REFLEX_ENV_MODE, so the settings would
+# see development mode under `--env prod`: export it first, as Reflex does a moment later.
+if "REFLEX_ENV_MODE" not in os.environ and (_mode := _reflex_env_from_argv(sys.argv)):
+    os.environ["REFLEX_ENV_MODE"] = _mode
+
+
+def _port(name: str) -> int | None:
+    return int(os.environ[name]) if os.environ.get(name) else None
+
 
 try:
     settings = get_settings()
@@ -23,8 +45,8 @@ config = rx.Config(
     cors_allowed_origins=allowed_origins(settings),
     show_built_with_reflex=False,
     # Unset means Reflex's defaults (3000 / 8000, moved on if busy in development).
-    frontend_port=int(os.environ["ONBOARD_FRONTEND_PORT"]) if "ONBOARD_FRONTEND_PORT" in os.environ else None,
-    backend_port=int(os.environ["ONBOARD_BACKEND_PORT"]) if "ONBOARD_BACKEND_PORT" in os.environ else None,
+    frontend_port=_port("ONBOARD_FRONTEND_PORT"),
+    backend_port=_port("ONBOARD_BACKEND_PORT"),
     plugins=[
         rx.plugins.RadixThemesPlugin(
             theme=rx.theme(accent_color="indigo", gray_color="slate", radius="large")

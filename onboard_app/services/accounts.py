@@ -10,9 +10,11 @@ from typing import Final
 
 from onboard_app.models import User
 from onboard_app.services import passwords, users
-from onboard_app.services.throttle import Throttle
+from onboard_app.services.throttle import Throttle, ThrottleUnavailable
 
 LOGIN_FAILED: Final = "Email or password is incorrect."
+#: Failures cannot be counted (Redis is down): refuse rather than allow unlimited guessing.
+LOGIN_UNAVAILABLE: Final = "Logging in is not possible right now. Please try again in a minute."
 
 
 class FormErrors(Exception):
@@ -95,7 +97,10 @@ def log_in(
     """
     address = users.normalise_email(email)
     account_key = address or (email if isinstance(email, str) else "")[:300].strip().lower()
-    wait = throttle.blocked_for(account_key, client)
+    try:
+        wait = throttle.blocked_for(account_key, client)
+    except ThrottleUnavailable:
+        raise LoginFailed(LOGIN_UNAVAILABLE) from None
     if wait:
         minutes = max(1, (wait + 59) // 60)
         raise LoginFailed(
@@ -104,9 +109,15 @@ def log_in(
     secret = password if isinstance(password, str) else ""
     user = users.get_user_by_email(address, url) if address else None
     if not passwords.verify_password(user.password_hash if user else None, secret) or not user:
-        throttle.record_failure(account_key, client)
+        try:
+            throttle.record_failure(account_key, client)
+        except ThrottleUnavailable:
+            raise LoginFailed(LOGIN_UNAVAILABLE) from None
         raise LoginFailed(LOGIN_FAILED)
-    throttle.record_success(account_key)
+    try:
+        throttle.record_success(account_key)
+    except ThrottleUnavailable:
+        pass  # the login succeeded; the stale counter expires with its window
     assert user.password_hash is not None and user.id is not None
     if passwords.needs_rehash(user.password_hash):
         users.update_password_hash(user.id, passwords.hash_password(secret), url)

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from onboard_app.settings import Settings
+
+
+class ThrottleUnavailable(Exception):
+    """The shared failure counters cannot be read or written (Redis is unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,13 @@ class Throttle:
             Seconds to wait.
         """
         waits = []
-        for item, key in ((self.per_account, account), (self.per_client, client)):
-            if not self.limiter.test(item, "login", key):
-                reset = self.limiter.get_window_stats(item, "login", key).reset_time
-                waits.append(reset)
+        try:
+            for item, key in ((self.per_account, account), (self.per_client, client)):
+                if not self.limiter.test(item, "login", key):
+                    reset = self.limiter.get_window_stats(item, "login", key).reset_time
+                    waits.append(reset)
+        except StorageError as exc:
+            raise ThrottleUnavailable from exc
         if not waits:
             return 0
         return max(1, int(max(waits) - time.time()))
@@ -58,8 +66,11 @@ class Throttle:
             account: Normalised email.
             client: Client address.
         """
-        self.limiter.hit(self.per_account, "login", account)
-        self.limiter.hit(self.per_client, "login", client)
+        try:
+            self.limiter.hit(self.per_account, "login", account)
+            self.limiter.hit(self.per_client, "login", client)
+        except StorageError as exc:
+            raise ThrottleUnavailable from exc
 
     def record_success(self, account: str) -> None:
         """Reset the account's counter after a successful login.
@@ -67,7 +78,10 @@ class Throttle:
         Args:
             account: Normalised email.
         """
-        self.limiter.clear(self.per_account, "login", account)
+        try:
+            self.limiter.clear(self.per_account, "login", account)
+        except StorageError as exc:
+            raise ThrottleUnavailable from exc
 
 
 def storage_uri(settings: Settings) -> str:
@@ -77,9 +91,10 @@ def storage_uri(settings: Settings) -> str:
 
 @lru_cache(maxsize=8)
 def _storage(uri: str, key_prefix: str) -> Storage:
+    # wrap_exceptions: a Redis outage surfaces as limits' StorageError (caught above).
     if uri.startswith("redis"):
-        return storage_from_string(uri, key_prefix=key_prefix)
-    return storage_from_string(uri)
+        return storage_from_string(uri, key_prefix=key_prefix, wrap_exceptions=True)
+    return storage_from_string(uri, wrap_exceptions=True)
 
 
 def make_throttle(settings: Settings, key_prefix: str = "onboard") -> Throttle:

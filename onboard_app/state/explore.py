@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app.services import catalogue, users
 from onboard_app.services.topics import TOPICS, topic_label
-from onboard_app.state.session import session_of
+from onboard_app.state.session import OUTAGE_MESSAGE, SessionUnavailable, session_of
 
 log = logging.getLogger("onboard.explore")
 
@@ -64,7 +64,10 @@ class ExploreState(rx.State):
 
     async def _refresh(self) -> rx.event.EventSpec | None:
         """Authenticate, then load the page of items for the current filters."""
-        session_state, session = await session_of(self)
+        try:
+            session_state, session = await session_of(self)
+        except SessionUnavailable:
+            return rx.toast.error(OUTAGE_MESSAGE)
         redirect = session_state._page_redirect(session)
         if redirect is not None or session is None:
             self.loaded = False

@@ -27,7 +27,7 @@ from onboard_app.services.onboarding import (
     step_index,
 )
 from onboard_app.services.topics import MAX_INTERESTS, TOPICS
-from onboard_app.state.session import SessionState, session_of
+from onboard_app.state.session import OUTAGE_MESSAGE, SessionState, SessionUnavailable, session_of
 
 log = logging.getLogger("onboard.onboarding")
 
@@ -183,7 +183,11 @@ class AnswersForm(rx.State):
 
     async def _save(self, step: Step, *, editing: bool) -> tuple[SessionState, bool]:
         """Validate and store one step's draft; re-mint the token if its claims changed."""
-        session_state, session = await session_of(self)
+        try:
+            session_state, session = await session_of(self)
+        except SessionUnavailable:
+            self.errors = {"form": SAVE_FAILED}
+            return await self.get_state(SessionState), False
         if session is None:
             return session_state, False
         self.saving = True
@@ -239,7 +243,10 @@ class OnboardingState(AnswersForm):
     @rx.event
     async def open_step(self) -> rx.event.EventSpec | None:
         """``on_load`` of every wizard page: the guard, then the saved answers."""
-        session_state, session = await session_of(self)
+        try:
+            session_state, session = await session_of(self)
+        except SessionUnavailable:
+            return rx.toast.error(OUTAGE_MESSAGE)
         redirect = session_state._page_redirect(session)
         if redirect is not None or session is None:
             self.loaded = False
@@ -299,7 +306,10 @@ class OnboardingState(AnswersForm):
         Takes no arguments: who is finishing comes from the verified token, what the new
         token says comes from the database.
         """
-        session_state, session = await session_of(self)
+        try:
+            session_state, session = await session_of(self)
+        except SessionUnavailable:
+            return rx.toast.error(SAVE_FAILED)
         if session is None:
             return rx.redirect(routes.login_with_next(routes.onboarding(Step.REVIEW)), replace=True)
         self.saving = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import reflex as rx
+from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.services import access
@@ -29,6 +30,15 @@ from onboard_app.models import User
 log = logging.getLogger("onboard.session")
 
 TOKEN_STORAGE_NAME = "onboard_session"
+OUTAGE_MESSAGE = "We cannot reach our database right now. Nothing was lost: try again in a moment."
+
+
+class SessionUnavailable(Exception):
+    """The session could not be checked: the database did not answer.
+
+    Distinct from "not signed in": the token is kept, nothing is cleared, and the user is
+    told to retry instead of being sent to the login page.
+    """
 
 
 class SessionState(rx.State):
@@ -58,8 +68,15 @@ class SessionState(rx.State):
 
         Returns:
             The session, or ``None`` (and the UI is reset to signed out).
+
+        Raises:
+            SessionUnavailable: The database did not answer (nothing is cleared).
         """
-        result = authenticate(self.token)
+        try:
+            result = authenticate(self.token)
+        except SQLAlchemyError as exc:
+            log.exception("session check failed: database unavailable")
+            raise SessionUnavailable from exc
         if isinstance(result, TokenRejected):
             if self.token:
                 log.info("session rejected: %s", result.reason)
@@ -129,12 +146,20 @@ class SessionState(rx.State):
     @rx.event
     def guard(self) -> rx.event.EventSpec | None:
         """``on_load`` of pages that need nothing but the guard."""
-        return self._page_redirect(self._current_session())
+        try:
+            return self._page_redirect(self._current_session())
+        except SessionUnavailable:
+            return rx.toast.error(OUTAGE_MESSAGE)
 
     @rx.event
     def log_out(self) -> list[rx.event.EventSpec]:
         """End the session everywhere: bump the token version, clear every tab."""
-        ended = end_session(self.token)
+        try:
+            ended = end_session(self.token)
+        except SQLAlchemyError:
+            # Logging out must not fail: this browser forgets the token either way.
+            log.exception("logout could not revoke the token: database unavailable")
+            ended = False
         self._forget()
         events = [rx.redirect(routes.LOGIN, replace=True)]
         if ended:

@@ -7,7 +7,7 @@ import reflex as rx
 from onboard_app.services import users
 from onboard_app.services.onboarding import STEP_TABLE, Step
 from onboard_app.state.onboarding import SAVE_FAILED, AnswersForm
-from onboard_app.state.session import session_of
+from onboard_app.state.session import OUTAGE_MESSAGE, SessionUnavailable, session_of
 
 
 class SettingsState(AnswersForm):
@@ -16,7 +16,10 @@ class SettingsState(AnswersForm):
     @rx.event
     async def load(self) -> rx.event.EventSpec | None:
         """``on_load``: the guard, then the saved answers."""
-        session_state, session = await session_of(self)
+        try:
+            session_state, session = await session_of(self)
+        except SessionUnavailable:
+            return rx.toast.error(OUTAGE_MESSAGE)
         redirect = session_state._page_redirect(session)
         if redirect is not None or session is None:
             self.loaded = False

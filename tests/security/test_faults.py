@@ -1,0 +1,347 @@
+"""Faults: the database locked or gone at Finish, Redis gone at login, the OAuth provider down.
+
+Each test checks the catalogue's promise for a fault: a clear message (no 500, no generic
+"contact the administrator"), nothing half-written, the user's inputs and token kept, and
+that the same action works once the dependency is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from reflex.istate.data import RouterData
+
+from onboard_app.services import db, oauth
+from onboard_app.services.accounts import LOGIN_FAILED
+from onboard_app.services.users import get_user_by_email
+from onboard_app.settings import OAuthClientSettings, Settings, override_settings
+from onboard_app.state.auth import LoginState
+from onboard_app.state.oauth import OAuthState
+from onboard_app.state.onboarding import SAVE_FAILED, OnboardingState
+from onboard_app.state.session import SessionState
+from tests.conftest import make_settings
+from tests.security.conftest import PASSWORD, new_tab, reach_review, sign_up, snapshot
+from tests.state.harness import Client, redirects, toasts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- database at Finish ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def short_busy_timeout(url: str, milliseconds: int = 200) -> Iterator[None]:
+    """New connections of the app's engine wait at most ``milliseconds`` for a lock."""
+    engine = db.get_engine(url)
+
+    def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
+
+    sa.event.listen(engine, "connect", on_connect)
+    engine.dispose()
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "connect", on_connect)
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def write_lock(url: str) -> Iterator[None]:
+    """Another process's open write transaction on the SQLite file (readers still work)."""
+    holder = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None, timeout=0)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_database_locked_at_finish_rolls_back_keeps_everything_and_retry_works(
+    app_db: Settings,
+) -> None:
+    person = await sign_up()
+    tab = person.tab
+    await reach_review(tab)
+    token, before = person.token, snapshot(app_db)
+    form = tab.state(OnboardingState)
+    answers = (form.display_name, form.role, list(form.interests), form.theme)
+
+    with short_busy_timeout(app_db.database_url), write_lock(app_db.database_url):
+        started = time.monotonic()
+        events = await tab.call(OnboardingState.finish_onboarding)
+        assert time.monotonic() - started < 5
+    assert redirects(events) == []
+    assert toasts(events) and SAVE_FAILED in toasts(events)[0]
+    assert snapshot(app_db) == before  # rolled back: still at review, nothing half-written
+    assert tab.state(SessionState).token == token  # the session is kept, not re-minted
+    assert tab.state(SessionState).signed_in
+    assert (form.display_name, form.role, list(form.interests), form.theme) == answers
+    assert form.saving is False
+
+    events = await tab.call(OnboardingState.finish_onboarding)
+    assert redirects(events) == ["/explore"]
+    assert get_user_by_email(person.email).onboarding_step == "completed"  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def database_gone(url: str) -> Iterator[None]:
+    """The SQLite database at ``url`` cannot be opened (its directory is gone) meanwhile.
+
+    Every engine of the URL is disposed first (``db.dispose_engine``), so no pooled
+    connection to the old file survives: every read and write of the app fails.
+    """
+    folder = Path(sa.make_url(url).database or "").parent
+    away = folder.with_name(folder.name + "-away")
+    db.dispose_engine(url)
+    folder.rename(away)
+    try:
+        yield
+    finally:
+        db.dispose_engine(url)
+        away.rename(folder)
+
+
+async def test_database_unreachable_at_finish_shows_a_clear_message_and_retry_works(
+    app_db: Settings,
+) -> None:
+    person = await sign_up()
+    tab = person.tab
+    await reach_review(tab)
+    token = person.token
+
+    with database_gone(app_db.database_url):
+        events = await tab.call(OnboardingState.finish_onboarding)
+    assert redirects(events) == []
+    assert toasts(events) and SAVE_FAILED in toasts(events)[0]
+    assert tab.state(SessionState).token == token
+    assert get_user_by_email(person.email).onboarding_step == "review"  # type: ignore[union-attr]
+    assert redirects(await tab.call(OnboardingState.finish_onboarding)) == ["/explore"]
+
+
+async def test_database_unreachable_never_signs_the_user_out(app_db: Settings) -> None:
+    """Whatever the outcome today, an outage must not cost the user their token."""
+    person = await sign_up()
+    tab = person.tab
+    await reach_review(tab)
+    token = person.token
+    with database_gone(app_db.database_url):
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            await tab.call(OnboardingState.finish_onboarding)
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            await tab.open("/onboarding/review", OnboardingState.open_step)
+    assert tab.state(SessionState).token == token
+    assert redirects(await tab.call(OnboardingState.finish_onboarding)) == ["/explore"]
+
+
+# --- Redis (production throttle) ------------------------------------------------------------
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free port (never the machine's 6379)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if subprocess.run(["which", "redis-server"], capture_output=True).returncode:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def production_with_redis(app_db: Settings, redis_server: RedisServer) -> Iterator[Settings]:
+    value = make_settings(
+        environment="production",
+        database_url=app_db.database_url,
+        redis_url=redis_server.url,
+    )
+    override_settings(value)
+    yield value
+    override_settings(app_db)
+
+
+async def log_in(tab: Client, email: str, password: str) -> list:
+    tab.navigate("/login")
+    return await tab.call(LoginState.log_in, {"email": email, "password": password})
+
+
+async def test_redis_down_at_login_gives_a_clear_message_and_no_session(
+    production_with_redis: Settings, redis_server: RedisServer
+) -> None:
+    person = await sign_up()
+    redis_server.stop()
+    tab = new_tab()
+    await log_in(tab, person.email, PASSWORD)
+    form = tab.state(LoginState)
+    assert "try again" in form.form_error.lower() and form.form_error != LOGIN_FAILED
+    assert form.busy is False
+    assert tab.state(SessionState).signed_in is False and tab.state(SessionState).token == ""
+
+
+async def test_login_recovers_when_redis_returns_and_counters_are_shared_again(
+    production_with_redis: Settings, redis_server: RedisServer
+) -> None:
+    person = await sign_up()
+    tab = new_tab()
+    await log_in(tab, person.email, "wrong password")
+    assert tab.state(LoginState).form_error == LOGIN_FAILED
+
+    redis_server.stop()
+    with contextlib.suppress(Exception):  # the outage itself is the test above
+        await log_in(new_tab(), person.email, PASSWORD)
+    redis_server.start()  # same port, empty: counters restart
+
+    tab = new_tab()
+    assert redirects(await log_in(tab, person.email, PASSWORD)) == ["/onboarding/profile"]
+    assert tab.state(SessionState).signed_in
+    # Failures are counted in the new Redis (shared by every worker) again.
+    for _ in range(production_with_redis.login_max_failures_per_account):
+        await log_in(new_tab(), person.email, "wrong password")
+    locked = new_tab()
+    await log_in(locked, person.email, PASSWORD)
+    assert locked.state(LoginState).form_error.startswith("Too many failed attempts.")
+
+
+# --- OAuth provider down --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung provider)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
+
+
+def github_settings(token_url: str) -> OAuthClientSettings:
+    return OAuthClientSettings(
+        name="github",
+        label="Sign in with GitHub",
+        client_id="client-id",
+        client_secret="client-secret",
+        authorize_url="https://github.invalid/login/oauth/authorize",
+        token_url=token_url,
+        api_url="https://api.github.invalid",
+        scope="read:user user:email",
+        timeout=0.5,
+    )
+
+
+def callback(tab: Client, query: dict[str, str]) -> None:
+    path = "/auth/callback/github"
+    tab.root.router = RouterData.from_router_data(
+        {
+            "pathname": path,
+            "query": query,
+            "asPath": f"{path}?{urlencode(query)}",
+            "headers": {"origin": "http://localhost:3000"},
+            "ip": tab.ip,
+        }
+    )
+
+
+async def provider_down_login(app_db: Settings, token_url: str) -> tuple[Client, list, float]:
+    override_settings(
+        make_settings(database_url=app_db.database_url, github=github_settings(token_url))
+    )
+    try:
+        tab = new_tab()
+        tab.navigate("/login")
+        (authorize,) = redirects(await tab.call(OAuthState.start_login, "github"))
+        state = dict(p.split("=", 1) for p in urlsplit(authorize).query.split("&"))["state"]
+        callback(tab, {"code": "one-time-code-abc", "state": state})
+        started = time.monotonic()
+        events = await tab.call(OAuthState.complete_login)
+        return tab, events, time.monotonic() - started
+    finally:
+        override_settings(app_db)
+
+
+@pytest.mark.parametrize("failure", ["refused", "timeout"])
+async def test_oauth_provider_down_shows_a_clear_message_and_creates_nothing(
+    app_db: Settings, failure: str
+) -> None:
+    before = snapshot(app_db)
+    if failure == "refused":
+        tab, events, took = await provider_down_login(
+            app_db, f"http://127.0.0.1:{free_port()}/login/oauth/access_token"
+        )
+    else:
+        with silent_server() as port:
+            tab, events, took = await provider_down_login(
+                app_db, f"http://127.0.0.1:{port}/login/oauth/access_token"
+            )
+        assert took < 3  # bounded by the configured 0.5 s timeout, not hanging
+    assert redirects(events) == ["/login?error=unavailable"]
+    # What the login page then shows:
+    tab.navigate("/login", {"error": "unavailable"})
+    await tab.call(LoginState.reset_form)
+    assert tab.state(LoginState).form_error == oauth.MESSAGES["unavailable"]
+    assert "try again" in tab.state(LoginState).form_error.lower()
+    assert tab.state(SessionState).token == "" and tab.state(SessionState).signed_in is False
+    assert snapshot(app_db) == before
+    # The pending login was used up: replaying the callback cannot retry the code.
+    assert tab.state(OAuthState)._pending is None
