@@ -73,7 +73,7 @@ class LoginState(AuthFormState):
     """The login form."""
 
     @rx.event
-    async def log_in(self, form: dict[str, Any]):  # noqa: ANN201 (generator of events)
+    async def log_in(self, form: dict[str, Any]):
         """Check email + password; on success start a session and go where the guard says.
 
         Args:
@@ -113,7 +113,7 @@ class SignupState(AuthFormState):
     """The signup form."""
 
     @rx.event
-    async def sign_up(self, form: dict[str, Any]):  # noqa: ANN201 (generator of events)
+    async def sign_up(self, form: dict[str, Any]):
         """Create a local account and start its session at the first onboarding step.
 
         Args:

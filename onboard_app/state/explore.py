@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app.services import catalogue, users
 from onboard_app.services.topics import TOPICS, topic_label
-from onboard_app.state.session import OUTAGE_MESSAGE, SessionUnavailable, session_of
+from onboard_app.state.session import OUTAGE_MESSAGE, Events, SessionUnavailable, session_of
 
 log = logging.getLogger("onboard.explore")
 
@@ -50,7 +50,7 @@ class ExploreState(rx.State):
 
     @rx.var
     def range_text(self) -> str:
-        """ "13–24 of 296", or an empty string when nothing matches."""
+        """The range shown, like ``13–24 of 296``; empty when nothing matches."""
         if not self.total:
             return ""
         first = (self.page - 1) * PAGE_SIZE + 1
@@ -62,7 +62,7 @@ class ExploreState(rx.State):
         """Whether a search or a chip narrows the list."""
         return bool(self.query.strip() or self.chips)
 
-    async def _refresh(self) -> rx.event.EventSpec | None:
+    async def _refresh(self) -> Events:
         """Authenticate, then load the page of items for the current filters."""
         try:
             session_state, session = await session_of(self)
@@ -106,13 +106,13 @@ class ExploreState(rx.State):
         return None
 
     @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> Events:
         """``on_load``: the guard, then page 1 with the current filters."""
         self.page = 1
         return await self._refresh()
 
     @rx.event
-    async def search(self, value: str) -> rx.event.EventSpec | None:
+    async def search(self, value: str) -> Events:
         """Search titles and descriptions (the input is debounced in the browser)."""
         if not isinstance(value, str):
             return None
@@ -121,7 +121,7 @@ class ExploreState(rx.State):
         return await self._refresh()
 
     @rx.event
-    async def toggle_chip(self, topic: str) -> rx.event.EventSpec | None:
+    async def toggle_chip(self, topic: str) -> Events:
         """Add or remove a topic filter."""
         if not isinstance(topic, str) or topic not in TOPICS:
             return None
@@ -132,7 +132,7 @@ class ExploreState(rx.State):
         return await self._refresh()
 
     @rx.event
-    async def clear_filters(self) -> rx.event.EventSpec | None:
+    async def clear_filters(self) -> Events:
         """Drop the search text and every chip."""
         self.query = ""
         self.chips = []
@@ -140,14 +140,14 @@ class ExploreState(rx.State):
         return await self._refresh()
 
     @rx.event
-    async def next_page(self) -> rx.event.EventSpec | None:
+    async def next_page(self) -> Events:
         """Show the next page."""
         if self.has_next:
             self.page += 1
         return await self._refresh()
 
     @rx.event
-    async def previous_page(self) -> rx.event.EventSpec | None:
+    async def previous_page(self) -> Events:
         """Show the previous page."""
         self.page = max(1, self.page - 1)
         return await self._refresh()

@@ -14,8 +14,8 @@ import logging
 from typing import Any
 
 import reflex as rx
-from sqlalchemy.exc import SQLAlchemyError
 from reflex.event import EventSpec
+from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.services import access, oauth

@@ -27,7 +27,13 @@ from onboard_app.services.onboarding import (
     step_index,
 )
 from onboard_app.services.topics import MAX_INTERESTS, TOPICS
-from onboard_app.state.session import OUTAGE_MESSAGE, SessionState, SessionUnavailable, session_of
+from onboard_app.state.session import (
+    OUTAGE_MESSAGE,
+    Events,
+    SessionState,
+    SessionUnavailable,
+    session_of,
+)
 
 log = logging.getLogger("onboard.onboarding")
 
@@ -241,7 +247,7 @@ class OnboardingState(AnswersForm):
         return STEP_TABLE[step].blurb if step in STEP_TABLE else ""
 
     @rx.event
-    async def open_step(self) -> rx.event.EventSpec | None:
+    async def open_step(self) -> Events:
         """``on_load`` of every wizard page: the guard, then the saved answers."""
         try:
             session_state, session = await session_of(self)
@@ -261,7 +267,7 @@ class OnboardingState(AnswersForm):
         self._fill(answers, session.user.avatar_url)
         return None
 
-    async def _submit(self, step: Step) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+    async def _submit(self, step: Step) -> Events:
         session_state, saved = await self._save(step, editing=False)
         if not session_state.signed_in:
             return rx.redirect(routes.login_with_next(routes.onboarding(step)), replace=True)
@@ -278,29 +284,29 @@ class OnboardingState(AnswersForm):
         return rx.redirect(routes.onboarding(next_step(step)))
 
     @rx.event
-    async def submit_profile(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+    async def submit_profile(self) -> Events:
         """Save the profile step and go to the next one."""
         return await self._submit(Step.PROFILE)
 
     @rx.event
-    async def submit_interests(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+    async def submit_interests(self) -> Events:
         """Save the interests step and go to the next one."""
         return await self._submit(Step.INTERESTS)
 
     @rx.event
-    async def submit_preferences(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+    async def submit_preferences(self) -> Events:
         """Save the preferences step and go to the review."""
         return await self._submit(Step.PREFERENCES)
 
     @rx.event
-    def go_back(self) -> rx.event.EventSpec | None:
+    def go_back(self) -> Events:
         """Open the previous step (drafts on this page are kept until reload)."""
         step = parse_step(self.current_step)
         before = previous_step(step) if step and step is not Step.COMPLETED else None
         return rx.redirect(routes.onboarding(before)) if before else None
 
     @rx.event
-    async def finish_onboarding(self) -> list[rx.event.EventSpec] | rx.event.EventSpec | None:
+    async def finish_onboarding(self) -> Events:
         """Complete onboarding and re-mint the session token from the updated row.
 
         Takes no arguments: who is finishing comes from the verified token, what the new

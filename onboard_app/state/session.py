@@ -15,6 +15,7 @@ import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
+from onboard_app.models import User
 from onboard_app.services import access
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import (
@@ -24,13 +25,17 @@ from onboard_app.services.sessions import (
     end_session,
     remint,
 )
-from onboard_app.services.tokens import TokenRejected
-from onboard_app.models import User
+from onboard_app.services.tokens import Rejection, TokenRejected
 
 log = logging.getLogger("onboard.session")
 
-TOKEN_STORAGE_NAME = "onboard_session"
+TOKEN_STORAGE_NAME = "onboard_session"  # noqa: S105 (a storage key name, not a secret)
+SESSION_EXPIRED_MESSAGE = "Your session has expired. Please log in again."
 OUTAGE_MESSAGE = "We cannot reach our database right now. Nothing was lost: try again in a moment."
+
+
+#: What a handler may return to the browser: nothing, one event, or several.
+Events = rx.event.EventSpec | list[rx.event.EventSpec] | None
 
 
 class SessionUnavailable(Exception):
@@ -51,6 +56,7 @@ class SessionState(rx.State):
     user_avatar: str = ""
     reached_step: str = ""
     theme: str = "system"
+    _expired: bool = False
 
     @rx.var
     def session_lost(self) -> bool:
@@ -80,8 +86,10 @@ class SessionState(rx.State):
         if isinstance(result, TokenRejected):
             if self.token:
                 log.info("session rejected: %s", result.reason)
+            self._expired = result.reason in (Rejection.EXPIRED, Rejection.SESSION_EXPIRED)
             self._forget()
             return None
+        self._expired = False
         if result.reminted:
             log.info(
                 "session re-minted for user %s (was jti %s)", result.user.id, result.claims.jti
@@ -125,26 +133,33 @@ class SessionState(rx.State):
         self.user_name = self.user_email = self.user_avatar = self.reached_step = ""
         self.theme = "system"
 
-    def _page_redirect(self, session: Authenticated | None) -> rx.event.EventSpec | None:
+    def _page_redirect(self, session: Authenticated | None) -> Events:
         """The guard's verdict for the current page.
 
         Args:
             session: The verified session, or ``None``.
 
         Returns:
-            A redirect, or ``None`` if the visitor may stay.
+            A redirect (with a notice when an expired session is the reason), or ``None``
+            if the visitor may stay.
         """
         url = self.router.url
         reached = session.user.onboarding_step if session else None
         target = access.decide(url.path, reached, url.query_parameters.get("next"))
-        return rx.redirect(target, replace=True) if target else None
+        if not target:
+            return None
+        redirect = rx.redirect(target, replace=True)
+        if session is None and self._expired:
+            self._expired = False
+            return [redirect, rx.toast.info(SESSION_EXPIRED_MESSAGE)]
+        return redirect
 
     def _home(self) -> str:
         """Where the signed-in user belongs (their onboarding step, or explore)."""
         return access.home_for(parse_step(self.reached_step) or Step.PROFILE)
 
     @rx.event
-    def guard(self) -> rx.event.EventSpec | None:
+    def guard(self) -> Events:
         """``on_load`` of pages that need nothing but the guard."""
         try:
             return self._page_redirect(self._current_session())

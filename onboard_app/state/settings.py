@@ -7,14 +7,14 @@ import reflex as rx
 from onboard_app.services import users
 from onboard_app.services.onboarding import STEP_TABLE, Step
 from onboard_app.state.onboarding import SAVE_FAILED, AnswersForm
-from onboard_app.state.session import OUTAGE_MESSAGE, SessionUnavailable, session_of
+from onboard_app.state.session import OUTAGE_MESSAGE, Events, SessionUnavailable, session_of
 
 
 class SettingsState(AnswersForm):
     """Drafts of the answers on ``/settings``; each section saves on its own."""
 
     @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> Events:
         """``on_load``: the guard, then the saved answers."""
         try:
             session_state, session = await session_of(self)
@@ -32,7 +32,7 @@ class SettingsState(AnswersForm):
         self._fill(answers, session.user.avatar_url)
         return None
 
-    async def _save_section(self, step: Step) -> rx.event.EventSpec | None:
+    async def _save_section(self, step: Step) -> Events:
         session_state, saved = await self._save(step, editing=True)
         if not session_state.signed_in:
             return rx.redirect("/login?next=/settings", replace=True)
@@ -45,16 +45,16 @@ class SettingsState(AnswersForm):
         return None
 
     @rx.event
-    async def save_profile(self) -> rx.event.EventSpec | None:
+    async def save_profile(self) -> Events:
         """Save name, role and bio."""
         return await self._save_section(Step.PROFILE)
 
     @rx.event
-    async def save_interests(self) -> rx.event.EventSpec | None:
+    async def save_interests(self) -> Events:
         """Save the interests (explore re-ranks on its next load)."""
         return await self._save_section(Step.INTERESTS)
 
     @rx.event
-    async def save_preferences(self) -> rx.event.EventSpec | None:
+    async def save_preferences(self) -> Events:
         """Save experience level, digest and theme (the theme applies at once)."""
         return await self._save_section(Step.PREFERENCES)

@@ -7,7 +7,7 @@ import pytest
 from onboard_app.services.users import get_user_by_email
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
-from tests.state.harness import Client, redirects
+from tests.state.harness import Client, redirects, toasts
 
 pytestmark = pytest.mark.asyncio
 
@@ -70,3 +70,24 @@ async def test_session_lost_var_follows_storage(client: Client, signed_up) -> No
     assert session.session_lost is False
     session.token = ""  # what the storage sync does when another tab logs out
     assert session.session_lost is True
+
+
+async def test_expired_session_goes_to_login_with_a_notice(
+    client: Client, signed_up, app_db
+) -> None:
+    import time
+
+    from onboard_app.services.tokens import mint_session_token
+
+    email = await signed_up(client)
+    user = get_user_by_email(email)
+    long_ago = int(time.time()) - app_db.token_ttl - 120
+    client.state(SessionState).token = mint_session_token(user, app_db, now=long_ago)
+    client.navigate("/onboarding/profile")
+    events = await client.call(SessionState.guard)
+    assert redirects(events) == ["/login?next=/onboarding/profile"]
+    assert any("session has expired" in t for t in toasts(events))
+    # A visitor who simply never logged in gets no such notice.
+    fresh = Client()
+    fresh.navigate("/explore")
+    assert toasts(await fresh.call(SessionState.guard)) == []
