@@ -17,7 +17,9 @@ def oauth_buttons() -> rx.Component:
 
     buttons = [
         rx.button(
-            rx.image(src="/github.svg", width="16px", height="16px", alt="", class_name="github-mark")
+            rx.image(
+                src="/github.svg", width="16px", height="16px", alt="", class_name="github-mark"
+            )
             if p.name == "github"
             else rx.icon("key-round", size=16),
             p.label,

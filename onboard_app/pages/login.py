@@ -20,7 +20,7 @@ def login_page() -> rx.Component:
             LoginState,
             LoginState.log_in,
             submit_label="Log in",
-            password_autocomplete="current-password",
+            password_autocomplete="current-password",  # noqa: S106 (autocomplete token)
         ),
         rx.text(
             "New here? ",
@@ -42,7 +42,7 @@ def signup_page() -> rx.Component:
             SignupState,
             SignupState.sign_up,
             submit_label="Create account",
-            password_autocomplete="new-password",
+            password_autocomplete="new-password",  # noqa: S106 (autocomplete token)
             password_hint=f"At least {MIN_PASSWORD} characters.",
         ),
         rx.text(

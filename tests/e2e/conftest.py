@@ -8,6 +8,7 @@ system Chromium (``CHROMIUM``, default ``/usr/bin/chromium``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -104,21 +105,34 @@ def start_app(
     log_path = tmp / f"app-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [python, "-m", "reflex", "run", "--env", "prod", "--single-port",
-             "--frontend-port", str(port), "--loglevel", "info"],
+            [
+                python,
+                "-m",
+                "reflex",
+                "run",
+                "--env",
+                "prod",
+                "--single-port",
+                "--frontend-port",
+                str(port),
+                "--loglevel",
+                "info",
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    app = RunningApp(f"http://localhost:{port}", env["ONBOARD_DATABASE_URL"], env, process, log_path)
+    app = RunningApp(
+        f"http://localhost:{port}", env["ONBOARD_DATABASE_URL"], env, process, log_path
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the app exited early:\n{app.log()[-4000:]}")
         try:
-            with urllib.request.urlopen(f"{app.url}/ping", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{app.url}/ping", timeout=2) as response:
                 if response.status == 200:
                     return app
         except OSError:
@@ -135,10 +149,8 @@ def stop_app(app: RunningApp) -> None:
             os.killpg(app.process.pid, signal.SIGTERM)
             app.process.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(app.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture(scope="session")

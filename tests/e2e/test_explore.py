@@ -35,6 +35,7 @@ def test_onboarding_interests_come_first(page: Page) -> None:
     texts = reasons(page)
     assert len(texts) == count
     assert all(re.search(r"Rust|Go|Databases", t) for t in texts), texts
+
     # Best matches first: the first card matches at least as many interests as the last.
     def matched(text: str) -> int:
         return sum(topic in text for topic in ("Rust", "Go", "Databases"))

@@ -5,16 +5,21 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (
-    at,
     PASSWORD,
     ConsoleLog,
+    at,
     log_in,
     new_email,
     sign_up,
     stored_token,
     token_claims,
 )
-from tests.e2e.wizard import complete_interests, complete_preferences, complete_profile, reach_review
+from tests.e2e.wizard import (
+    complete_interests,
+    complete_preferences,
+    complete_profile,
+    reach_review,
+)
 
 
 def test_new_user_finishes_onboarding_without_logging_in_again(

@@ -6,7 +6,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import at, ConsoleLog, RunningApp
+from tests.e2e.conftest import ConsoleLog, RunningApp, at
 
 
 def test_login_page_renders_without_console_errors(page: Page, console: ConsoleLog) -> None:
@@ -22,7 +22,7 @@ def test_login_page_renders_without_console_errors(page: Page, console: ConsoleL
 
 def test_favicon_and_logo_are_served(app_server: RunningApp) -> None:
     for path in ("/favicon.ico", "/logo.svg"):
-        with urllib.request.urlopen(app_server.url + path, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(app_server.url + path, timeout=5) as response:
             assert response.status == 200
             assert len(response.read()) > 100
 

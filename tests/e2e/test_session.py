@@ -7,10 +7,10 @@ import sqlite3
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (
-    at,
     PASSWORD,
-    RunningApp,
     TOKEN_STORAGE_KEY,
+    RunningApp,
+    at,
     log_in,
     new_email,
     sign_up,

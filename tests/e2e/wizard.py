@@ -16,7 +16,9 @@ def complete_profile(page: Page, name: str = "Ada Lovelace") -> None:
     page.wait_for_url(at("/onboarding/interests"))
 
 
-def complete_interests(page: Page, topics: tuple[str, ...] = ("python", "security", "databases")) -> None:
+def complete_interests(
+    page: Page, topics: tuple[str, ...] = ("python", "security", "databases")
+) -> None:
     for topic in topics:
         page.locator(f"#topic-{topic}").click()
         expect(page.locator(f"#topic-{topic}")).to_have_attribute("aria-pressed", "true")

@@ -61,7 +61,9 @@ class Client:
             events.extend(_flatten(result))
         return events
 
-    async def open(self, path: str, on_load: EventHandler, query: dict[str, str] | None = None) -> list[Any]:
+    async def open(
+        self, path: str, on_load: EventHandler, query: dict[str, str] | None = None
+    ) -> list[Any]:
         """Navigate and run the page's on_load handler."""
         self.navigate(path, query)
         return await self.call(on_load)

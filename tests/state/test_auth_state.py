@@ -18,7 +18,9 @@ pytestmark = pytest.mark.asyncio
 async def test_signup_starts_a_session_at_the_first_step(client: Client) -> None:
     email = unique_email()
     client.navigate("/signup")
-    events = await client.call(SignupState.sign_up, {"email": f"  {email.upper()} ", "password": PASSWORD})
+    events = await client.call(
+        SignupState.sign_up, {"email": f"  {email.upper()} ", "password": PASSWORD}
+    )
     assert redirects(events) == ["/onboarding/profile"]
     assert get_user_by_email(email) is not None
     assert client.state(SessionState).signed_in

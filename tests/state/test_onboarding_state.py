@@ -60,7 +60,11 @@ async def test_each_step_is_saved_and_the_token_follows(client: Client, signed_u
     assert user.display_name == "Grace Hopper"
     answers = load_answers(user.id)
     assert answers.interests == ["python", "rust", "security"]
-    assert (answers.experience_level, answers.email_digest, answers.theme) == ("advanced", True, "dark")
+    assert (answers.experience_level, answers.email_digest, answers.theme) == (
+        "advanced",
+        True,
+        "dark",
+    )
     now = claims_of(session.token)
     assert now["onb"] == "review" and now["sub"] == first["sub"]
     assert now["auth_time"] == first["auth_time"]
@@ -85,7 +89,9 @@ async def test_finish_remints_from_the_database(client: Client, signed_up) -> No
     # The guard now lets the user into explore and out of the wizard.
     client.navigate("/explore")
     assert await client.call(SessionState.guard) == []
-    assert redirects(await client.open("/onboarding/profile", OnboardingState.open_step)) == ["/explore"]
+    assert redirects(await client.open("/onboarding/profile", OnboardingState.open_step)) == [
+        "/explore"
+    ]
 
 
 async def test_double_finish_gives_one_transition(client: Client, signed_up) -> None:
@@ -108,7 +114,9 @@ async def test_finish_with_missing_steps_is_refused(client: Client, signed_up) -
     assert get_user_by_email(email).onboarding_step == "interests"
 
 
-async def test_out_of_order_step_is_refused_and_nothing_is_written(client: Client, signed_up) -> None:
+async def test_out_of_order_step_is_refused_and_nothing_is_written(
+    client: Client, signed_up
+) -> None:
     email = await signed_up(client)
     await client.open("/onboarding/profile", OnboardingState.open_step)
     for topic in ("python", "go", "rust"):
@@ -152,7 +160,9 @@ async def test_steps_after_completion_change_nothing(client: Client, signed_up) 
         ("set_theme", "<script>"),
     ],
 )
-async def test_wrong_typed_arguments_are_ignored(client: Client, signed_up, handler: str, value) -> None:
+async def test_wrong_typed_arguments_are_ignored(
+    client: Client, signed_up, handler: str, value
+) -> None:
     await signed_up(client)
     await client.open("/onboarding/profile", OnboardingState.open_step)
     form = client.state(OnboardingState)
@@ -179,11 +189,14 @@ async def test_sql_metacharacters_are_stored_literally(client: Client, signed_up
     assert get_user_by_email(email).display_name == name
 
 
-async def test_forged_token_in_storage_is_rejected(client: Client, signed_up, app_db: Settings) -> None:
+async def test_forged_token_in_storage_is_rejected(
+    client: Client, signed_up, app_db: Settings
+) -> None:
     email = await signed_up(client)
     user = get_user_by_email(email)
     forged_settings = Settings(
-        signing_keys=(SigningKey(app_db.current_key.kid, b"f" * 32),), database_url=app_db.database_url
+        signing_keys=(SigningKey(app_db.current_key.kid, b"f" * 32),),
+        database_url=app_db.database_url,
     )
     client.state(SessionState).token = mint_session_token(user, forged_settings)
     await client.call(OnboardingState.set_display_name, "Mallory")
@@ -210,7 +223,9 @@ async def test_edited_claims_cannot_skip_onboarding(client: Client, signed_up) -
     assert redirects(await client.call(SessionState.guard)) == ["/login?next=/explore"]
 
 
-async def test_stale_onboarding_token_is_healed_not_looped(client: Client, signed_up, app_db: Settings) -> None:
+async def test_stale_onboarding_token_is_healed_not_looped(
+    client: Client, signed_up, app_db: Settings
+) -> None:
     email = await signed_up(client)
     session = client.state(SessionState)
     stale = session.token

@@ -29,7 +29,9 @@ async def test_anonymous_guard(client: Client, path: str, expected: list[str]) -
     assert client.state(SessionState).signed_in is False
 
 
-@pytest.mark.parametrize("garbage", ["", "x", "a.b.c", "e30.e30.e30", "A" * 10_000, 42, None, {"sub": "1"}])
+@pytest.mark.parametrize(
+    "garbage", ["", "x", "a.b.c", "e30.e30.e30", "A" * 10_000, 42, None, {"sub": "1"}]
+)
 async def test_garbage_in_storage_is_anonymous(client: Client, garbage) -> None:
     client.state(SessionState).token = garbage
     client.navigate("/explore")
