@@ -44,7 +44,7 @@ def _dot(position: int, label: str, href: str) -> rx.Component:
 
 def stepper() -> rx.Component:
     """Numbered steps with the current one highlighted and a progress bar under them."""
-    items = []
+    items: list[rx.Component] = []
     for step in WIZARD_STEPS:
         if items:
             items.append(

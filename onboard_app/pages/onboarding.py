@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from onboard_app import routes
 from onboard_app.components.answer_fields import interest_fields, preference_fields, profile_fields
@@ -56,7 +57,7 @@ def _next_button(label: str = "Next") -> rx.Component:
 
 
 def _step_form(
-    body: rx.Component, submit: Callable[[], rx.event.EventSpec], *, first: bool = False
+    body: rx.Component, submit: Callable[[], EventSpec], *, first: bool = False
 ) -> rx.Component:
     return rx.form(
         rx.vstack(body, _nav(_next_button(), first=first), spacing="5", width="100%"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from onboard_app import routes
 from onboard_app.components.answer_fields import interest_fields, preference_fields, profile_fields
@@ -13,7 +14,7 @@ from onboard_app.state.settings import SettingsState
 
 
 def _section(
-    title: str, body: rx.Component, save: Callable[[], rx.event.EventSpec], key: str
+    title: str, body: rx.Component, save: Callable[[], EventSpec], key: str
 ) -> rx.Component:
     return rx.card(
         rx.form(

@@ -52,7 +52,7 @@ from onboard_app.settings import OAuthClientSettings, Settings
 try:  # authlib uses httpx2 when installed and falls back to httpx: catch what it raises.
     import httpx2 as _http  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the environment
-    import httpx as _http
+    import httpx as _http  # type: ignore[no-redef]
 
 log = logging.getLogger("onboard.oauth")
 

@@ -93,8 +93,11 @@ def storage_uri(settings: Settings) -> str:
 def _storage(uri: str, key_prefix: str) -> Storage:
     # wrap_exceptions: a Redis outage surfaces as limits' StorageError (caught above).
     if uri.startswith("redis"):
-        return storage_from_string(uri, key_prefix=key_prefix, wrap_exceptions=True)
-    return storage_from_string(uri, wrap_exceptions=True)
+        storage = storage_from_string(uri, key_prefix=key_prefix, wrap_exceptions=True)
+    else:
+        storage = storage_from_string(uri, wrap_exceptions=True)
+    assert isinstance(storage, Storage)  # a sync URI gives a sync storage
+    return storage
 
 
 def make_throttle(settings: Settings, key_prefix: str = "onboard") -> Throttle:

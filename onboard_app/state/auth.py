@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from onboard_app.models import User
 from onboard_app.services import access, accounts, oauth
@@ -48,7 +49,7 @@ class AuthFormState(rx.State):
         self.show_password = not self.show_password
 
     @rx.event
-    def reset_form(self) -> rx.event.EventSpec | None:
+    def reset_form(self) -> EventSpec | None:
         """``on_load`` of the login/signup pages: clear errors, run the guard."""
         # A failed OAuth sign-in lands here with ``?error=<code>``: show its fixed message.
         self.form_error = oauth.message_for(self.router.url.query_parameters.get("error"))
@@ -60,7 +61,7 @@ class AuthFormState(rx.State):
     def _client_address(self) -> str:
         return self.router.session.client_ip or "unknown"
 
-    async def _signed_in(self, user: User) -> list[rx.event.EventSpec]:
+    async def _signed_in(self, user: User) -> list[EventSpec]:
         session_state = await self.get_state(SessionState)
         session_state._adopt(start_session(user), user)
         log.info("user %s signed in", user.id)

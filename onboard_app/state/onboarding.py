@@ -176,7 +176,7 @@ class AnswersForm(rx.State):
         self.loaded = True
 
     def _submitted(self, step: Step) -> dict[str, Any]:
-        fields = {
+        fields: dict[Step, dict[str, Any]] = {
             Step.PROFILE: {"display_name": self.display_name, "role": self.role, "bio": self.bio},
             Step.INTERESTS: {"interests": list(self.interests)},
             Step.PREFERENCES: {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import reflex as rx
+from reflex.event import EventSpec
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
@@ -35,7 +36,7 @@ OUTAGE_MESSAGE = "We cannot reach our database right now. Nothing was lost: try 
 
 
 #: What a handler may return to the browser: nothing, one event, or several.
-Events = rx.event.EventSpec | list[rx.event.EventSpec] | None
+Events = EventSpec | list[EventSpec] | None
 
 
 class SessionUnavailable(Exception):
@@ -167,7 +168,7 @@ class SessionState(rx.State):
             return rx.toast.error(OUTAGE_MESSAGE)
 
     @rx.event
-    def log_out(self) -> list[rx.event.EventSpec]:
+    def log_out(self) -> list[EventSpec]:
         """End the session everywhere: bump the token version, clear every tab."""
         try:
             ended = end_session(self.token)
