@@ -76,8 +76,8 @@ format: $(VENV)/.installed-test ## Format and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(VENV)/.installed-test $(BUN) ## Benchmarks (not part of the test suite)
-	$(PY) bench/run_all.py
+bench: $(VENV)/.installed-test $(BUN) ## Benchmarks, not part of the test suite (BENCH_ARGS="--users 200" for the target run)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 migration: $(VENV)/.installed ## Generate a migration after changing models.py (MESSAGE=...)
 	$(VENV)/bin/reflex db makemigrations --message "$(or $(MESSAGE),schema change)"

@@ -5,10 +5,10 @@ run the same scripts without this file; it is here so ``alembic upgrade head`` w
 against ``ONBOARD_DATABASE_URL``.
 """
 
-from alembic import context
 from sqlmodel import SQLModel
 
 import onboard_app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from alembic import context
 from onboard_app.services.db import get_engine
 
 target_metadata = SQLModel.metadata

@@ -16,9 +16,8 @@ def _migrate() -> int:
     settings = get_settings()
     upgrade_to_head(settings.database_url)
     changed = seed_catalogue(settings.database_url)
-    print(
-        f"database at revision {current_revision(settings.database_url)}; catalogue rows written: {changed}"
-    )
+    revision = current_revision(settings.database_url)
+    print(f"database at revision {revision}; catalogue rows written: {changed}")
     return 0
 
 

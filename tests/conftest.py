@@ -61,3 +61,14 @@ def app_db(db_url: str, settings: Settings) -> Iterator[Settings]:
     override_settings(value)
     yield value
     override_settings(None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that use the e2e browser last.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread from the first
+    browser test to the end of the session, so every ``async def`` test collected after
+    it (tests/security, tests/state) would fail with "Runner.run() cannot be called from a
+    running event loop".
+    """
+    items.sort(key=lambda item: "playwright_instance" in getattr(item, "fixturenames", ()))

@@ -6,6 +6,7 @@ Blocking (argon2 is deliberately slow): the Reflex states call these through
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 from onboard_app.models import User
@@ -114,10 +115,9 @@ def log_in(
         except ThrottleUnavailable:
             raise LoginFailed(LOGIN_UNAVAILABLE) from None
         raise LoginFailed(LOGIN_FAILED)
-    try:
+    # The login succeeded; if Redis is down, the stale counter expires with its window.
+    with contextlib.suppress(ThrottleUnavailable):
         throttle.record_success(account_key)
-    except ThrottleUnavailable:
-        pass  # the login succeeded; the stale counter expires with its window
     assert user.password_hash is not None and user.id is not None
     if passwords.needs_rehash(user.password_hash):
         users.update_password_hash(user.id, passwords.hash_password(secret), url)

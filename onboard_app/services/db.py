@@ -7,6 +7,7 @@ them); :func:`upgrade_to_head` applies them to any URL without Reflex, so the ap
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 ALEMBIC_DIR = PROJECT_ROOT / "alembic"
 
 _engines: dict[str, sa.Engine] = {}
+_read_engines: dict[str, sa.Engine] = {}
 _lock = threading.Lock()
 
 
@@ -63,6 +65,51 @@ def get_engine(url: str | None = None) -> sa.Engine:
     return engine
 
 
+def get_read_engine(url: str | None = None) -> sa.Engine:
+    """The engine for one-statement reads (the session check on every event).
+
+    A single SELECT is atomic on its own, so on PostgreSQL it runs in autocommit: no
+    BEGIN before it and no ROLLBACK when the pool takes the connection back, two round
+    trips saved per read. It shares the pool of :func:`get_engine`. SQLite keeps the
+    plain engine: pysqlite pays more to switch modes than the local transaction costs.
+
+    Args:
+        url: SQLAlchemy URL; ``None`` for the settings' database.
+
+    Returns:
+        The engine to read with.
+    """
+    url = url or get_settings().database_url
+    engine = _read_engines.get(url)
+    if engine is None:
+        base = get_engine(url)
+        if base.url.get_backend_name() == "sqlite":
+            engine = base
+        else:
+            engine = base.execution_options(isolation_level="AUTOCOMMIT")
+        _read_engines[url] = engine
+    return engine
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them.
+
+    The app migrates (and so connects) at import, before the server forks its workers. A
+    pooled connection inherited by two workers is one socket used by two processes:
+    PostgreSQL sees interleaved protocol messages ("unexpected result EMPTY_QUERY from
+    command 'BEGIN'") and SQLite forbids carrying a connection across fork. Each child
+    starts with empty pools instead; ``close=False`` leaves the parent's sockets alone.
+    """
+    global _lock
+    _lock = threading.Lock()
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
 def dispose_engine(url: str) -> None:
     """Close and forget the engine of a URL (tests that drop their database).
 
@@ -71,6 +118,7 @@ def dispose_engine(url: str) -> None:
     """
     with _lock:
         engine = _engines.pop(url, None)
+        _read_engines.pop(url, None)
     if engine is not None:
         engine.dispose()
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from onboard_app.models import OnboardingAnswers, User
-from onboard_app.services.db import get_engine
+from onboard_app.services.db import get_read_engine
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.tokens import (
     Rejection,
@@ -80,6 +80,15 @@ _SESSION_COLUMNS = (
 )
 
 
+# Built once: constructing the statement and its cache key on every call cost more than
+# running it on SQLite (~0.37 ms of a 0.45 ms read).
+_SESSION_QUERY = (
+    sa.select(*_SESSION_COLUMNS)
+    .outerjoin(OnboardingAnswers, col(OnboardingAnswers.user_id) == col(User.id))
+    .where(col(User.id) == sa.bindparam("user_id"))
+)
+
+
 def load_session_user(user_id: int, url: str | None = None) -> SessionUser | None:
     """One primary-key read of the columns a session needs.
 
@@ -90,17 +99,12 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
     Returns:
         The user, or ``None`` if deleted.
     """
-    query = (
-        sa.select(*_SESSION_COLUMNS)
-        .outerjoin(OnboardingAnswers, col(OnboardingAnswers.user_id) == col(User.id))
-        .where(col(User.id) == user_id)
-    )
-    with get_engine(url).connect() as connection:
-        row = connection.execute(query).first()
+    with get_read_engine(url).connect() as connection:
+        row = connection.execute(_SESSION_QUERY, {"user_id": user_id}).first()
     if row is None:
         return None
     return SessionUser(
-        id=row[0],
+        id=user_id,
         email=row[1],
         display_name=row[2],
         avatar_url=row[3],

@@ -1,0 +1,384 @@
+"""Micro benchmarks: a session token, the page guard and Finish, each next to its floor.
+
+Run from the project root::
+
+    .venv/bin/python bench/micro.py [--quick] [--no-postgres]
+
+* Tokens: ``mint_session_token`` / ``verify_session_token`` against raw pyjwt
+  ``encode`` / ``decode`` of the same payload with the same key (the floor).
+* Guard, the cost every page navigation pays: ``sessions.authenticate`` (verify + the
+  revocation read of the user row) against raw pyjwt decode, with its two parts.
+* Finish: ``users.complete_onboarding`` + ``sessions.remint`` for a user at review (the
+  server time of the Finish handler's work) against a full re-login (``accounts.log_in``,
+  i.e. the argon2 password verify, + ``start_session``).
+
+Each runs on SQLite (a temp file, WAL) and on a throwaway PostgreSQL database. Every
+number is per call, measured call by call over several rounds; the round with the lowest
+median is kept (the least disturbed by other work on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import jwt  # noqa: E402
+
+from onboard_app.services import accounts, passwords, sessions, tokens, users  # noqa: E402
+from onboard_app.services.db import dispose_engine, upgrade_to_head  # noqa: E402
+from onboard_app.services.onboarding import Step  # noqa: E402
+from onboard_app.services.throttle import make_throttle  # noqa: E402
+from onboard_app.settings import Settings, SigningKey, override_settings  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+GUARD_TARGET = 2.0
+FINISH_TARGET_MS = 5.0
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Per-call timing of one operation.
+
+    Attributes:
+        label: What was measured.
+        p50: Median, microseconds.
+        p95: 95th percentile, microseconds.
+    """
+
+    label: str
+    p50: float
+    p95: float
+
+    @property
+    def per_second(self) -> float:
+        """Calls per second at the median."""
+        return 1e6 / self.p50 if self.p50 else 0.0
+
+
+def measure(
+    label: str, fn: Callable[[], object], *, calls: int, rounds: int = 3, warmup: int = 50
+) -> Stat:
+    """Time ``fn`` call by call; keep the round with the lowest median.
+
+    Args:
+        label: Row label.
+        fn: The operation (no arguments).
+        calls: Calls per round.
+        rounds: Rounds.
+        warmup: Untimed calls first (caches, pools, prepared statements).
+
+    Returns:
+        The kept round's median and p95.
+    """
+    for _ in range(warmup):
+        fn()
+    best: list[float] | None = None
+    for _ in range(rounds):
+        samples = []
+        for _ in range(calls):
+            start = time.perf_counter_ns()
+            fn()
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        samples.sort()
+        if best is None or statistics.median(samples) < statistics.median(best):
+            best = samples
+    assert best is not None
+    return Stat(label, statistics.median(best), best[min(len(best) - 1, int(len(best) * 0.95))])
+
+
+def bench_settings(database_url: str) -> Settings:
+    """Settings with a fresh random key and the given database."""
+    return Settings(
+        signing_keys=(SigningKey("bench", secrets.token_bytes(32)),), database_url=database_url
+    )
+
+
+def token_stats(settings: Settings, calls: int) -> list[Stat]:
+    """Mint and verify against raw pyjwt on the same payload and key."""
+    user = _Subject(id=42, token_version=3, onboarding_step="interests")
+    token = tokens.mint_session_token(user, settings)
+    key = settings.current_key
+    payload = jwt.decode(token, key.secret, algorithms=["HS256"], audience=settings.token_audience)
+    headers = {"typ": tokens.TOKEN_TYPE, "kid": key.kid}
+    return [
+        measure(
+            "raw pyjwt encode (floor)",
+            lambda: jwt.encode(payload, key.secret, algorithm="HS256", headers=headers),
+            calls=calls,
+        ),
+        measure(
+            "mint_session_token", lambda: tokens.mint_session_token(user, settings), calls=calls
+        ),
+        measure(
+            "raw pyjwt decode (floor)",
+            lambda: jwt.decode(
+                token, key.secret, algorithms=["HS256"], audience=settings.token_audience
+            ),
+            calls=calls,
+            rounds=5,
+        ),
+        measure(
+            "verify_session_token (token seen before)",
+            lambda: tokens.verify_session_token(token, settings),
+            calls=calls,
+        ),
+        measure(
+            "verify_session_token (first sight of the token)",
+            _first_sight(lambda: tokens.mint_session_token(user, settings), calls, settings),
+            calls=calls,
+            rounds=1,
+            warmup=0,
+        ),
+    ]
+
+
+def _first_sight(
+    mint: Callable[[], str], calls: int, settings: Settings, url: str | None = None
+) -> Callable[[], object]:
+    """Check a different, never-seen token on each call (no memo can help).
+
+    With ``url``, the check is ``sessions.authenticate``; without, ``verify_session_token``.
+    """
+    fresh = iter([mint() for _ in range(calls)])
+    if url is None:
+        return lambda: tokens.verify_session_token(next(fresh), settings)
+    return lambda: sessions.authenticate(next(fresh), settings, url=url)
+
+
+@dataclass
+class _Subject:
+    """A user row's token fields (what ``mint_session_token`` reads)."""
+
+    id: int | None
+    token_version: int
+    onboarding_step: str
+
+
+def guard_stats(settings: Settings, calls: int, floor: Stat) -> list[Stat]:
+    """``sessions.authenticate`` and its parts, on the settings' database.
+
+    ``floor`` is the raw pyjwt decode measured once per run (re-measuring it per database
+    only adds noise to the ratios).
+    """
+    url = settings.database_url
+    user = users.create_local_user(f"guard-{secrets.token_hex(4)}@example.com", "x", url)
+    assert user.id is not None
+    token = sessions.start_session(user, settings)
+    result = sessions.authenticate(token, settings, url=url)
+    assert isinstance(result, sessions.Authenticated) and not result.reminted
+    user_id = user.id
+    return [
+        floor,
+        measure(
+            "verify_session_token",
+            lambda: tokens.verify_session_token(token, settings),
+            calls=calls,
+        ),
+        measure(
+            "revocation read (load_session_user)",
+            lambda: sessions.load_session_user(user_id, url),
+            calls=calls,
+        ),
+        measure(
+            "authenticate (the guard)",
+            lambda: sessions.authenticate(token, settings, url=url),
+            calls=calls,
+        ),
+        measure(
+            "authenticate, first sight of the token",
+            _first_sight(lambda: sessions.start_session(user, settings), calls, settings, url),
+            calls=calls,
+            rounds=1,
+            warmup=0,
+        ),
+    ]
+
+
+def _users_at_review(settings: Settings, count: int) -> list[tuple[int, tokens.SessionClaims, str]]:
+    url = settings.database_url
+    password_hash = passwords.hash_password(PASSWORD)
+    made = []
+    for _ in range(count):
+        email = f"finish-{secrets.token_hex(5)}@example.com"
+        user = users.create_local_user(email, password_hash, url)
+        assert user.id is not None
+        users.save_step(
+            user.id, Step.PROFILE, {"display_name": "Ada", "role": "developer", "bio": "x"}, url=url
+        )
+        users.save_step(
+            user.id, Step.INTERESTS, {"interests": ["python", "security", "databases"]}, url=url
+        )
+        users.save_step(
+            user.id,
+            Step.PREFERENCES,
+            {"experience_level": "beginner", "email_digest": "no", "theme": "light"},
+            url=url,
+        )
+        claims = tokens.verify_session_token(sessions.start_session(user, settings), settings)
+        assert isinstance(claims, tokens.SessionClaims)
+        made.append((user.id, claims, email))
+    return made
+
+
+def finish_stats(settings: Settings, calls: int, logins: int) -> list[Stat]:
+    """Finish (transition + re-mint) for users at review, against a full re-login."""
+    url = settings.database_url
+    pool: Iterator[tuple[int, tokens.SessionClaims, str]] = iter(
+        _users_at_review(settings, calls * 3 + 10)
+    )
+    emails: list[str] = []
+
+    def finish() -> None:
+        user_id, claims, email = next(pool)
+        result = users.complete_onboarding(user_id, url)
+        assert result.transitioned
+        sessions.remint(result.user, claims, settings)
+        emails.append(email)
+
+    finish_stat = measure("Finish: complete_onboarding + remint", finish, calls=calls, warmup=10)
+    throttle = make_throttle(settings)
+    email = emails[0]
+
+    def relogin() -> None:
+        user = accounts.log_in(email, PASSWORD, "bench", throttle, url)
+        sessions.start_session(user, settings)
+
+    login_stat = measure(
+        "re-login: log_in (argon2 verify) + start_session",
+        relogin,
+        calls=logins,
+        rounds=1,
+        warmup=2,
+    )
+    return [finish_stat, login_stat]
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A migrated throwaway database: ``sqlite`` (temp file) or ``postgresql``."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="onboard-micro-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'micro.db'}"
+            upgrade_to_head(url)
+            try:
+                yield url
+            finally:
+                dispose_engine(url)
+        return
+    from tests.scale.infra import throwaway_postgres
+
+    with throwaway_postgres() as url:
+        upgrade_to_head(url)
+        yield url
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def _table(title: str, stats: list[Stat], floor: Stat | None) -> str:
+    lines = [title, f"  {'operation':<48} {'p50 µs':>9} {'p95 µs':>9} {'per s':>9} {'x floor':>8}"]
+    for stat in stats:
+        ratio = f"{stat.p50 / floor.p50:7.2f}x" if floor else ""
+        lines.append(
+            f"  {stat.label:<48} {stat.p50:9.1f} {stat.p95:9.1f} {stat.per_second:9,.0f} {ratio:>8}"
+        )
+    return "\n".join(lines)
+
+
+def run(*, postgres: bool = True, quick: bool = False) -> dict[str, Any]:
+    """Run every micro benchmark, print the tables, return the numbers.
+
+    Args:
+        postgres: Also run on a throwaway PostgreSQL database.
+        quick: Fewer calls (a smoke run).
+
+    Returns:
+        ``{"tokens": [...], "<db>": {"guard": [...], "finish": [...]}}``.
+    """
+    calls = 300 if quick else 2000
+    db_calls = 200 if quick else 1000
+    finish_calls = 40 if quick else 150
+    logins = 5 if quick else 20
+    results: dict[str, Any] = {}
+    settings = bench_settings("sqlite://")
+    results["tokens"] = stats = token_stats(settings, calls)
+    print(
+        _table(
+            "== Session token (no database); floor: raw pyjwt of the same payload",
+            stats[:2],
+            stats[0],
+        )
+    )
+    print(_table("", stats[2:], stats[2]).lstrip("\n"))
+    mint_ratio, verify_ratio = stats[1].p50 / stats[0].p50, stats[3].p50 / stats[2].p50
+    summary = [
+        f"mint {mint_ratio:.2f}x raw encode; verify {verify_ratio:.2f}x raw decode for a token "
+        f"seen before, {stats[4].p50 / stats[2].p50:.2f}x on first sight"
+    ]
+    kinds = ["sqlite", "postgresql"] if postgres else ["sqlite"]
+    for kind in kinds:
+        with ExitStack() as stack:
+            url = stack.enter_context(database(kind))
+            settings = bench_settings(url)
+            override_settings(settings)
+            try:
+                guard = guard_stats(settings, db_calls, floor=stats[2])
+                finish = finish_stats(settings, finish_calls, logins)
+            finally:
+                override_settings(None)
+        results[kind] = {"guard": guard, "finish": finish}
+        print()
+        print(
+            _table(
+                f"== Guard per navigation, {kind}; floor: raw pyjwt decode (measured above)",
+                guard,
+                guard[0],
+            )
+        )
+        print()
+        print(_table(f"== Finish vs re-login, {kind}; floor: Finish", finish, finish[0]))
+        guard_ratio = guard[3].p50 / guard[0].p50
+        finish_ms = finish[0].p50 / 1000
+        line = (
+            f"{kind}: guard {guard_ratio:.1f}x raw decode (target <= {GUARD_TARGET:.0f}x: "
+            f"{_verdict(guard_ratio <= GUARD_TARGET)}; {guard[4].p50 / guard[0].p50:.1f}x on a "
+            f"token's first sight); Finish {finish_ms:.2f} ms"
+        )
+        if kind == "postgresql":
+            line += (
+                f" (target <= {FINISH_TARGET_MS:.0f} ms: {_verdict(finish_ms <= FINISH_TARGET_MS)})"
+            )
+        summary.append(line + f"; re-login is {finish[1].p50 / finish[0].p50:.0f}x Finish")
+    print()
+    print("== Micro summary")
+    for line in summary:
+        print("  " + line)
+    results["summary"] = summary
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls (smoke run)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    args = parser.parse_args(argv)
+    run(postgres=not args.no_postgres, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

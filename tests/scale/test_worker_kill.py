@@ -1,0 +1,125 @@
+"""A worker killed with SIGKILL mid-wizard: nothing saved is lost, the session goes on.
+
+Runs last among the scale tests (it kills a worker of the shared app). The browser's socket
+is traced to its worker: the tab's client token names the owning worker instance in Redis,
+and probe connections (whose accepting pid the kernel shows) name each instance's pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from playwright.sync_api import expect
+
+from bench.reflex_client import FrontendBuild, ReflexClient
+from tests.e2e.conftest import ROOT, at, new_email, sign_up, stored_token, token_claims
+from tests.e2e.wizard import complete_interests, complete_preferences, complete_profile
+from tests.scale.conftest import MAX_CONNECT_TRIES, BrowserThread, LoopThread, ScaleApp
+from tests.scale.infra import socket_record_instance
+from tests.scale.test_journey_two_workers import client_token
+
+EXIT_WAIT = 15.0
+SETTLE = 5.0
+RECONNECT_WAIT = 60.0
+
+
+async def instance_pids(app: ScaleApp) -> dict[str, int]:
+    """Map each worker's Reflex instance id to its pid, with short-lived probe sockets."""
+    found: dict[str, int] = {}
+    build = FrontendBuild.load(ROOT / ".web")
+    for _ in range(MAX_CONNECT_TRIES):
+        probe = ReflexClient(app.socket_url, build=build, origin=app.url)
+        try:
+            await probe.connect("/login")
+            pid = app.worker_of(probe)
+            instance = socket_record_instance(app.redis_url, probe.client_token)
+            if pid is not None and instance is not None:
+                found[instance] = pid
+        finally:
+            await probe.close()
+        if len(set(found.values())) == len(app.workers()):
+            return found
+    raise AssertionError(f"could not reach every worker with {MAX_CONNECT_TRIES} probes")
+
+
+def test_sigkill_of_the_serving_worker_loses_no_saved_step(
+    scale_app: ScaleApp, browser_thread: BrowserThread, loop_thread: LoopThread
+) -> None:
+    state: dict[str, Any] = {}
+
+    def before_kill() -> None:
+        page = browser_thread.new_page(scale_app.url)
+        state["page"] = page
+        sign_up(page, new_email("sigkill"))
+        state["first"] = stored_token(page)
+        complete_profile(page, "Grace Hopper")
+        complete_interests(page, ("go", "security", "cloud"))
+        state["tab"] = client_token(page)
+        page.evaluate("() => { window.__before_kill = 1 }")
+
+    browser_thread.run(before_kill)
+    instance = socket_record_instance(scale_app.redis_url, state["tab"])
+    assert instance is not None, "the tab has no socket record"
+    victim = loop_thread.run(instance_pids(scale_app))[instance]
+
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + EXIT_WAIT
+    while time.monotonic() < deadline and victim in scale_app.workers():
+        time.sleep(0.2)
+    assert victim not in scale_app.workers()
+    # Granian (as `reflex run` starts it) stops every worker when one dies unless it is set
+    # to respawn them; then the deployment's supervisor starts the app again. Do that job
+    # here if needed, on the same port, so the open tab can reconnect by itself.
+    settle = time.monotonic() + SETTLE
+    while time.monotonic() < settle and scale_app.running.process.poll() is None:
+        time.sleep(0.2)
+    if scale_app.running.process.poll() is not None:
+        scale_app.restart()
+    else:
+        assert scale_app.workers(), "the app kept running without any worker"
+    print(f"SIGKILL of worker {victim}: the app was restarted {scale_app.restarts} time(s)")
+
+    def after_kill() -> dict[str, Any]:
+        page = state["page"]
+        try:
+            # The same tab, never reloaded, reconnects by itself (to a live worker, under a
+            # new client token if the dead worker's socket record is still in Redis).
+            reconnect_by = time.monotonic() + RECONNECT_WAIT
+            while socket_record_instance(scale_app.redis_url, client_token(page)) in (
+                None,
+                instance,
+            ):
+                assert time.monotonic() < reconnect_by, "the tab did not reconnect"
+                page.wait_for_timeout(250)
+            expect(page.locator("#step-title")).to_have_text("Preferences")
+            assert page.evaluate("() => window.__before_kill === 1"), "the tab was reloaded"
+            expect(page.locator("#email")).to_have_count(0)
+            page.locator("#back").click()
+            page.wait_for_url(at("/onboarding/interests"))
+            for topic in ("go", "security", "cloud"):
+                expect(page.locator(f"#topic-{topic}")).to_have_attribute("aria-pressed", "true")
+            page.goto("/onboarding/profile")
+            expect(page.locator("#display_name")).to_have_value("Grace Hopper")
+            expect(page.locator("#bio")).to_have_value("I write programs for engines.")
+            page.goto("/onboarding/preferences")
+            complete_preferences(page)
+            page.locator("#finish").click()
+            page.wait_for_url(at("/explore"))
+            expect(page.locator("#explore-title")).to_be_visible()
+            tab = client_token(page)
+            return {
+                "final": stored_token(page),
+                "instance": socket_record_instance(scale_app.redis_url, tab),
+            }
+        finally:
+            page.context.close()
+
+    seen = browser_thread.run(after_kill)
+    first, final = token_claims(state["first"]), token_claims(seen["final"])
+    assert final["onb"] == "completed"
+    assert final["sub"] == first["sub"]
+    assert final["auth_time"] == first["auth_time"], "the session went on without a new login"
+    assert seen["instance"] not in (None, instance), "the tab must now be served by a live worker"
