@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app.services import catalogue, users
 from onboard_app.services.topics import TOPICS, topic_label
-from onboard_app.state.session import OUTAGE_MESSAGE, Events, SessionUnavailable, session_of
+from onboard_app.state.session import Events, guarded_session
 
 log = logging.getLogger("onboard.explore")
 
@@ -64,15 +64,11 @@ class ExploreState(rx.State):
 
     async def _refresh(self) -> Events:
         """Authenticate, then load the page of items for the current filters."""
-        try:
-            session_state, session = await session_of(self)
-        except SessionUnavailable:
-            return rx.toast.error(OUTAGE_MESSAGE)
-        redirect = session_state._page_redirect(session)
-        if redirect is not None or session is None:
+        _, session, refused = await guarded_session(self)
+        if session is None:
             self.loaded = False
             self.cards = []
-            return redirect
+            return refused
         try:
             self.interests = users.load_answers(session.user.id).interests
             result = catalogue.explore(

@@ -28,10 +28,10 @@ from onboard_app.services.onboarding import (
 )
 from onboard_app.services.topics import MAX_INTERESTS, TOPICS
 from onboard_app.state.session import (
-    OUTAGE_MESSAGE,
     Events,
     SessionState,
     SessionUnavailable,
+    guarded_session,
     session_of,
 )
 
@@ -175,6 +175,20 @@ class AnswersForm(rx.State):
         self.errors = {}
         self.loaded = True
 
+    async def _open(self) -> Events:
+        """The guard, then the saved answers into the drafts (a page's ``on_load``)."""
+        session_state, session, refused = await guarded_session(self)
+        if session is None:
+            self.loaded = False
+            return refused
+        try:
+            answers = users.load_answers(session.user.id)
+        except users.UserGone:
+            session_state._forget()
+            return rx.redirect(routes.LOGIN, replace=True)
+        self._fill(answers, session.user.avatar_url)
+        return None
+
     def _submitted(self, step: Step) -> dict[str, Any]:
         fields: dict[Step, dict[str, Any]] = {
             Step.PROFILE: {"display_name": self.display_name, "role": self.role, "bio": self.bio},
@@ -249,23 +263,8 @@ class OnboardingState(AnswersForm):
     @rx.event
     async def open_step(self) -> Events:
         """``on_load`` of every wizard page: the guard, then the saved answers."""
-        try:
-            session_state, session = await session_of(self)
-        except SessionUnavailable:
-            return rx.toast.error(OUTAGE_MESSAGE)
-        redirect = session_state._page_redirect(session)
-        if redirect is not None or session is None:
-            self.loaded = False
-            return redirect
-        path = self.router.url.path.rstrip("/")
-        self.current_step = path.rsplit("/", 1)[-1]
-        try:
-            answers = users.load_answers(session.user.id)
-        except users.UserGone:
-            session_state._forget()
-            return rx.redirect(routes.LOGIN, replace=True)
-        self._fill(answers, session.user.avatar_url)
-        return None
+        self.current_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        return await self._open()
 
     async def _submit(self, step: Step) -> Events:
         session_state, saved = await self._save(step, editing=False)

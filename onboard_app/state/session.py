@@ -183,6 +183,26 @@ class SessionState(rx.State):
         return events
 
 
+async def guarded_session(state: rx.State) -> tuple[SessionState, Authenticated | None, Events]:
+    """The page guard for a page's ``on_load``: the session, or what to answer instead.
+
+    Args:
+        state: The calling state.
+
+    Returns:
+        The session state, the session (``None`` when the page must not load), and the
+        events to return when it must not (a redirect, or a message during an outage).
+    """
+    try:
+        session_state, session = await session_of(state)
+    except SessionUnavailable:
+        return await state.get_state(SessionState), None, rx.toast.error(OUTAGE_MESSAGE)
+    redirect = session_state._page_redirect(session)
+    if redirect is not None or session is None:
+        return session_state, None, redirect
+    return session_state, session, None
+
+
 async def session_of(state: rx.State) -> tuple[SessionState, Authenticated | None]:
     """The shared session state and its verified session, from any other state.
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from onboard_app.services import users
 from onboard_app.services.onboarding import STEP_TABLE, Step
 from onboard_app.state.onboarding import SAVE_FAILED, AnswersForm
-from onboard_app.state.session import OUTAGE_MESSAGE, Events, SessionUnavailable, session_of
+from onboard_app.state.session import Events
 
 
 class SettingsState(AnswersForm):
@@ -16,21 +15,7 @@ class SettingsState(AnswersForm):
     @rx.event
     async def load(self) -> Events:
         """``on_load``: the guard, then the saved answers."""
-        try:
-            session_state, session = await session_of(self)
-        except SessionUnavailable:
-            return rx.toast.error(OUTAGE_MESSAGE)
-        redirect = session_state._page_redirect(session)
-        if redirect is not None or session is None:
-            self.loaded = False
-            return redirect
-        try:
-            answers = users.load_answers(session.user.id)
-        except users.UserGone:
-            session_state._forget()
-            return rx.redirect("/login", replace=True)
-        self._fill(answers, session.user.avatar_url)
-        return None
+        return await self._open()
 
     async def _save_section(self, step: Step) -> Events:
         session_state, saved = await self._save(step, editing=True)
