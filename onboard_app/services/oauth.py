@@ -498,19 +498,8 @@ async def _complete_github(
 
 
 async def _authorized_json(client: AsyncOAuth2Client, url: str, headers: dict[str, str]) -> Any:
-    """GET with the access token; map failures to codes."""
-    try:
-        response = await client.get(url, headers=headers)
-    except _http.TransportError as exc:
-        raise OAuthError("unavailable") from exc
-    if response.status_code >= 500:
-        raise OAuthError("unavailable")
-    if response.status_code != 200:
-        raise OAuthError("no_account_info")
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise OAuthError("no_account_info") from exc
+    """GET with the access token (the OAuth client adds it); map failures to codes."""
+    return await _get_json(client, url, headers=headers)
 
 
 def _token_auth_method(provider: OAuthClientSettings, document: Mapping[str, Any]) -> str:
