@@ -25,6 +25,12 @@ from onboard_app.state.auth import SignupState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from tests.state.harness import Client, redirects
+from tests.state.wizard import (  # noqa: F401 (re-exported for the security tests)
+    fill_interests,
+    fill_preferences,
+    fill_profile,
+    reach_review,
+)
 
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,40 +79,6 @@ async def sign_up(tab: Client | None = None, email: str | None = None) -> Person
     events = await tab.call(SignupState.sign_up, {"email": email, "password": PASSWORD})
     assert redirects(events) == ["/onboarding/profile"]
     return Person(email, tab)
-
-
-async def fill_profile(tab: Client, name: str = "Grace Hopper", bio: str = "Compilers.") -> list:
-    """Open the profile step, type the answers, press Next."""
-    await tab.open("/onboarding/profile", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_display_name, name)
-    await tab.call(OnboardingState.set_role, "developer")
-    await tab.call(OnboardingState.set_bio, bio)
-    return await tab.call(OnboardingState.submit_profile)
-
-
-async def fill_interests(tab: Client, topics: tuple[str, ...] = ("python", "rust", "security")):
-    """Open the interests step, pick topics, press Next."""
-    await tab.open("/onboarding/interests", OnboardingState.open_step)
-    for topic in topics:
-        await tab.call(OnboardingState.toggle_interest, topic)
-    return await tab.call(OnboardingState.submit_interests)
-
-
-async def fill_preferences(tab: Client) -> list:
-    """Open the preferences step, choose, press Next."""
-    await tab.open("/onboarding/preferences", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_experience_level, "advanced")
-    await tab.call(OnboardingState.set_email_digest, "yes")
-    await tab.call(OnboardingState.set_theme, "dark")
-    return await tab.call(OnboardingState.submit_preferences)
-
-
-async def reach_review(tab: Client) -> None:
-    """Answer every step; the tab ends on the review step."""
-    assert redirects(await fill_profile(tab)) == ["/onboarding/interests"]
-    assert redirects(await fill_interests(tab)) == ["/onboarding/preferences"]
-    assert redirects(await fill_preferences(tab)) == ["/onboarding/review"]
-    await tab.open("/onboarding/review", OnboardingState.open_step)
 
 
 async def completed_person() -> Person:

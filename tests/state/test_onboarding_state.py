@@ -13,41 +13,13 @@ from onboard_app.settings import Settings, SigningKey
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from tests.state.harness import Client, redirects, toasts
+from tests.state.wizard import fill_profile, reach_review
 
 pytestmark = pytest.mark.asyncio
 
 
 def claims_of(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
-
-
-async def fill_profile(tab: Client, name: str = "Grace Hopper") -> list:
-    await tab.open("/onboarding/profile", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_display_name, name)
-    await tab.call(OnboardingState.set_role, "developer")
-    await tab.call(OnboardingState.set_bio, "COBOL and compilers.")
-    return await tab.call(OnboardingState.submit_profile)
-
-
-async def fill_interests(tab: Client, topics=("python", "rust", "security")) -> list:
-    await tab.open("/onboarding/interests", OnboardingState.open_step)
-    for topic in topics:
-        await tab.call(OnboardingState.toggle_interest, topic)
-    return await tab.call(OnboardingState.submit_interests)
-
-
-async def fill_preferences(tab: Client) -> list:
-    await tab.open("/onboarding/preferences", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_experience_level, "advanced")
-    await tab.call(OnboardingState.set_email_digest, "yes")
-    await tab.call(OnboardingState.set_theme, "dark")
-    return await tab.call(OnboardingState.submit_preferences)
-
-
-async def reach_review(tab: Client) -> None:
-    assert redirects(await fill_profile(tab)) == ["/onboarding/interests"]
-    assert redirects(await fill_interests(tab)) == ["/onboarding/preferences"]
-    assert redirects(await fill_preferences(tab)) == ["/onboarding/review"]
 
 
 async def test_each_step_is_saved_and_the_token_follows(client: Client, signed_up) -> None:
