@@ -13,7 +13,6 @@ The settings are built by ``load_settings`` from exactly those variables and ins
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from tests.security.conftest import (
     PASSWORD,
-    ROOT,
     fill_profile,
     new_tab,
     sign_up,
@@ -106,31 +104,17 @@ async def test_rotation_keeps_sessions_until_not_after_then_asks_to_log_in(
 
 
 def test_cli_check_reports_the_keyring_during_a_rotation(tmp_path: Path) -> None:
-    from tests.security.test_startup import PYTHON, production_env
+    from tests.security.test_startup import cli_check, production_env
 
     env = production_env(
         tmp_path,
         f"kid2:{KEY2}",
         ONBOARD_OLD_SIGNING_KEYS=f"kid1:{KEY1}:{int(time.time()) + 3600}",
     )
-    done = subprocess.run(
-        [PYTHON, "-m", "onboard_app.cli", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli_check(env)
     assert done.returncode == 0, done.stderr
     assert "settings OK (production, 2 key(s))" in done.stdout
     # A typo in the old key is refused, not ignored (the old sessions would all die).
     env["ONBOARD_OLD_SIGNING_KEYS"] = f"kid1:{KEY1}"
-    done = subprocess.run(
-        [PYTHON, "-m", "onboard_app.cli", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli_check(env)
     assert done.returncode == 2 and "kid:key:not_after" in done.stderr

@@ -35,6 +35,18 @@ WEAK_KEYS = {
 }
 
 
+def cli_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m onboard_app.cli check`` with ``env``, as an operator would."""
+    return subprocess.run(
+        [PYTHON, "-m", "onboard_app.cli", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def production_env(tmp: Path, key: str | None, **extra: str) -> dict[str, str]:
     env = app_environment(tmp, free_port(), ONBOARD_DEV_KEY_FILE=str(tmp / "dev-key"))
     env.pop("ONBOARD_SIGNING_KEY", None)
@@ -82,14 +94,7 @@ def test_cli_check_refuses_a_weak_or_missing_key_in_production(
     tmp_path: Path, key: str | None
 ) -> None:
     env = production_env(tmp_path, key)
-    done = subprocess.run(
-        [PYTHON, "-m", "onboard_app.cli", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli_check(env)
     assert done.returncode == 2
     assert "configuration error" in done.stderr
     assert "ONBOARD_SIGNING_KEY" in done.stderr and "secrets.token_urlsafe(32)" in done.stderr
@@ -99,14 +104,7 @@ def test_cli_check_refuses_a_weak_or_missing_key_in_production(
 def test_cli_check_accepts_a_proper_production_key(tmp_path: Path) -> None:
     """Control: the refusals above are about the key, not the command."""
     env = production_env(tmp_path, "prod-1:" + secrets.token_urlsafe(32))
-    done = subprocess.run(
-        [PYTHON, "-m", "onboard_app.cli", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli_check(env)
     assert done.returncode == 0, done.stderr
     assert "settings OK (production, 1 key(s))" in done.stdout
 
