@@ -7,7 +7,9 @@ Run from the project root::
 * Tokens: ``mint_session_token`` / ``verify_session_token`` against raw pyjwt
   ``encode`` / ``decode`` of the same payload with the same key (the floor).
 * Guard, the cost every page navigation pays: ``sessions.authenticate`` (verify + the
-  revocation read of the user row) against raw pyjwt decode, with its two parts.
+  revocation check of the user row) against raw pyjwt decode, with its two parts; with the
+  worker's session cache (on PostgreSQL listening to a real Redis, as in production) and
+  with it off (``ONBOARD_SESSION_CACHE_TTL=0``: every check reads the row).
 * Finish: ``users.complete_onboarding`` + ``sessions.remint`` for a user at review (the
   server time of the Finish handler's work) against a full re-login (``accounts.log_in``,
   i.e. the argon2 password verify, + ``start_session``).
@@ -27,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,14 @@ sys.path.insert(0, str(ROOT))
 
 import jwt  # noqa: E402
 
-from onboard_app.services import accounts, passwords, sessions, tokens, users  # noqa: E402
+from onboard_app.services import (  # noqa: E402
+    accounts,
+    passwords,
+    session_cache,
+    sessions,
+    tokens,
+    users,
+)
 from onboard_app.services.db import dispose_engine, upgrade_to_head  # noqa: E402
 from onboard_app.services.onboarding import Step  # noqa: E402
 from onboard_app.services.throttle import make_throttle  # noqa: E402
@@ -179,6 +188,12 @@ def guard_stats(settings: Settings, calls: int, floor: Stat) -> list[Stat]:
     result = sessions.authenticate(token, settings, url=url)
     assert isinstance(result, sessions.Authenticated) and not result.reminted
     user_id = user.id
+    cache = session_cache.get_session_cache()
+    deadline = time.monotonic() + 10
+    while not cache.enabled and time.monotonic() < deadline:
+        time.sleep(0.01)  # the worker's Redis listener subscribing
+    if not cache.enabled:
+        raise RuntimeError("the session cache never enabled (Redis change feed not subscribed)")
     return [
         floor,
         measure(
@@ -187,7 +202,7 @@ def guard_stats(settings: Settings, calls: int, floor: Stat) -> list[Stat]:
             calls=calls,
         ),
         measure(
-            "revocation read (load_session_user)",
+            "revocation read (load_session_user, cached)",
             lambda: sessions.load_session_user(user_id, url),
             calls=calls,
         ),
@@ -203,7 +218,31 @@ def guard_stats(settings: Settings, calls: int, floor: Stat) -> list[Stat]:
             rounds=1,
             warmup=0,
         ),
+        *_uncached(settings, token, user_id, calls),
     ]
+
+
+def _uncached(settings: Settings, token: str, user_id: int, calls: int) -> list[Stat]:
+    """The same guard with the session cache off: every check reads the user row."""
+    url = settings.database_url
+    no_cache = replace(settings, session_cache_ttl=0)
+    override_settings(no_cache)
+    try:
+        assert not session_cache.get_session_cache().enabled
+        return [
+            measure(
+                "revocation read, cache off (database)",
+                lambda: sessions.load_session_user(user_id, url),
+                calls=calls,
+            ),
+            measure(
+                "authenticate, cache off",
+                lambda: sessions.authenticate(token, no_cache, url=url),
+                calls=calls,
+            ),
+        ]
+    finally:
+        override_settings(settings)
 
 
 def _users_at_review(settings: Settings, count: int) -> list[tuple[int, tokens.SessionClaims, str]]:
@@ -333,12 +372,18 @@ def run(*, postgres: bool = True, quick: bool = False) -> dict[str, Any]:
         with ExitStack() as stack:
             url = stack.enter_context(database(kind))
             settings = bench_settings(url)
+            if kind == "postgresql":
+                # As in production with several workers: the session cache listens to Redis.
+                from tests.scale.infra import claimed_redis_db
+
+                settings = replace(settings, redis_url=stack.enter_context(claimed_redis_db()))
             override_settings(settings)
             try:
                 guard = guard_stats(settings, db_calls, floor=stats[2])
                 finish = finish_stats(settings, finish_calls, logins)
             finally:
                 override_settings(None)
+                session_cache.reset()
         results[kind] = {"guard": guard, "finish": finish}
         print()
         print(
@@ -355,7 +400,8 @@ def run(*, postgres: bool = True, quick: bool = False) -> dict[str, Any]:
         line = (
             f"{kind}: guard {guard_ratio:.1f}x raw decode (target <= {GUARD_TARGET:.0f}x: "
             f"{_verdict(guard_ratio <= GUARD_TARGET)}; {guard[4].p50 / guard[0].p50:.1f}x on a "
-            f"token's first sight); Finish {finish_ms:.2f} ms"
+            f"token's first sight, {guard[6].p50 / guard[0].p50:.1f}x with the session cache "
+            f"off); Finish {finish_ms:.2f} ms"
         )
         if kind == "postgresql":
             line += (

@@ -9,6 +9,7 @@ from onboard_app.pages.login import login_page, signup_page
 from onboard_app.pages.onboarding import wizard_page
 from onboard_app.pages.settings import settings_page
 from onboard_app.security import security_headers
+from onboard_app.services import session_cache
 from onboard_app.services.catalogue import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
 from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS
@@ -35,6 +36,8 @@ app = rx.App(
     # Security headers on every HTTP response (pages too, in production's single port).
     api_transformer=security_headers,
 )
+# Each worker subscribes to session changes at start-up (see services/session_cache.py).
+app.register_lifespan_task(session_cache.start)
 
 app.add_page(rx.fragment, route=routes.HOME, on_load=SessionState.guard, title="Onboard")
 app.add_page(

@@ -93,6 +93,8 @@ class Settings:
         login_max_failures_per_account: Failed logins per account per window.
         login_max_failures_per_client: Failed logins per client address per window.
         login_failure_window: Length of the throttling window in seconds.
+        session_cache_ttl: Seconds a worker may answer the guard's revocation check from
+            memory (changes evict at once, on every worker); 0 reads the database each time.
         github: GitHub client settings, or ``None`` when no GitHub app is configured.
         oidc: OpenID Connect client settings, or ``None``.
     """
@@ -113,6 +115,7 @@ class Settings:
     login_max_failures_per_account: int = 5
     login_max_failures_per_client: int = 20
     login_failure_window: int = 900
+    session_cache_ttl: int = 30
     github: OAuthClientSettings | None = None
     oidc: OAuthClientSettings | None = None
 
@@ -221,7 +224,9 @@ def _dev_key(path: Path) -> SigningKey:
     return _parse_current_key(path.read_text().strip())
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(PREFIX + name)
     if raw is None or raw.strip() == "":
         return default
@@ -231,6 +236,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
         raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from exc
     if value < minimum:
         raise SettingsError(f"{PREFIX}{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{PREFIX}{name} must be at most {maximum}")
     return value
 
 
@@ -328,6 +335,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "LOGIN_MAX_FAILURES_PER_CLIENT", defaults.login_max_failures_per_client
         ),
         login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW", defaults.login_failure_window),
+        session_cache_ttl=_int(
+            env, "SESSION_CACHE_TTL", defaults.session_cache_ttl, minimum=0, maximum=300
+        ),
         github=github,
         oidc=oidc,
     )

@@ -1,9 +1,10 @@
 """Sessions: turn a token from client storage into a verified user, start and end sessions.
 
 This is the one place that decides whether a request is authenticated. Its cost per call is
-one token verification (:func:`~onboard_app.services.tokens.verify_session_token`) plus one
-primary-key read of the user row (the revocation check); when the token is stale (a claim
-differs from the row, or the sliding window is reached) it is re-minted from that row.
+one token verification (:func:`~onboard_app.services.tokens.verify_session_token`) plus the
+revocation check against the user row, answered from the worker's memory until the row
+changes (one primary-key read otherwise); when the token is stale (a claim differs from the
+row, or the sliding window is reached) it is re-minted from that row.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlmodel import col
 from onboard_app.models import OnboardingAnswers, User
 from onboard_app.services.db import get_read_engine
 from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.session_cache import get_session_cache
 from onboard_app.services.tokens import (
     Rejection,
     SessionClaims,
@@ -90,7 +92,10 @@ _SESSION_QUERY = (
 
 
 def load_session_user(user_id: int, url: str | None = None) -> SessionUser | None:
-    """One primary-key read of the columns a session needs.
+    """The columns a session needs: from this worker's memory, or one primary-key read.
+
+    Remembered rows are evicted on every worker when the user changes (see
+    :mod:`onboard_app.services.session_cache`).
 
     Args:
         user_id: The user.
@@ -99,11 +104,17 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
     Returns:
         The user, or ``None`` if deleted.
     """
-    with get_read_engine(url).connect() as connection:
+    source = url or get_settings().database_url
+    cache = get_session_cache()
+    cached = cache.get(user_id, source)
+    if isinstance(cached, SessionUser):
+        return cached
+    read_began = cache.begin_read()
+    with get_read_engine(source).connect() as connection:
         row = connection.execute(_SESSION_QUERY, {"user_id": user_id}).first()
     if row is None:
         return None
-    return SessionUser(
+    user = SessionUser(
         id=user_id,
         email=row[1],
         display_name=row[2],
@@ -112,6 +123,8 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
         token_version=row[5],
         theme=row[6] or "system",
     )
+    cache.put(user_id, source, user, read_began)
+    return user
 
 
 def authenticate(

@@ -29,6 +29,7 @@ from onboard_app.services.onboarding import (
     reached_after_save,
     unanswered_steps,
 )
+from onboard_app.services.session_cache import announce_change
 
 MAX_EMAIL: Final = 254
 _EMAIL_RE: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -265,6 +266,7 @@ def revoke_sessions(user_id: int, url: str | None = None) -> None:
             .where(col(User.id) == user_id)
             .values(token_version=User.token_version + 1, updated_at=utcnow())
         )
+    announce_change(user_id)
 
 
 def _answers_row(session: Session, user_id: int) -> OnboardingAnswers:
@@ -362,7 +364,8 @@ def save_step(
         session.add(answers)
         session.flush()
         session.refresh(user)
-        return user
+    announce_change(user_id)
+    return user
 
 
 def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResult:
@@ -405,7 +408,9 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
         transitioned = getattr(result, "rowcount", 0) == 1
         session.expire(user)
         session.refresh(user)
-        return CompletionResult(user, transitioned=transitioned)
+    if transitioned:
+        announce_change(user_id)
+    return CompletionResult(user, transitioned=transitioned)
 
 
 def delete_user(user_id: int, url: str | None = None) -> None:
@@ -420,3 +425,4 @@ def delete_user(user_id: int, url: str | None = None) -> None:
             sa.delete(OnboardingAnswers).where(col(OnboardingAnswers.user_id) == user_id)
         )
         session.execute(sa.delete(User).where(col(User.id) == user_id))
+    announce_change(user_id)

@@ -55,6 +55,11 @@ async def _logout_across_workers(scale_app: ScaleApp, tabs: Tabs) -> None:
     assert {first_pid, second_pid} == set(scale_app.workers())
     assert second.path == "/onboarding/profile"
     assert second.var(second.names.session, "signed_in") is True
+    # More checks on that worker: it now answers them from its session cache, so only
+    # the change announced over Redis can tell it about the logout below.
+    for _ in range(2):
+        await second.navigate("/onboarding/profile")
+        assert second.path == "/onboarding/profile"
     version = token_version(scale_app, user_id)
 
     await first.log_out()

@@ -287,6 +287,19 @@ def test_int_knobs(name: str, field: str, default: int) -> None:
             load_settings(prod_env(**{var: small}))
 
 
+def test_session_cache_ttl_is_zero_to_five_minutes() -> None:
+    var = "ONBOARD_SESSION_CACHE_TTL"
+    assert load_settings(prod_env()).session_cache_ttl == 30
+    assert load_settings(prod_env(**{var: "0"})).session_cache_ttl == 0
+    assert load_settings(prod_env(**{var: "300"})).session_cache_ttl == 300
+    with pytest.raises(SettingsError, match="at most 300"):
+        load_settings(prod_env(**{var: "301"}))
+    with pytest.raises(SettingsError, match="at least 0"):
+        load_settings(prod_env(**{var: "-1"}))
+    with pytest.raises(SettingsError, match="whole number"):
+        load_settings(prod_env(**{var: "30s"}))
+
+
 @pytest.mark.parametrize("name", ["TOKEN_TTL", "SESSION_MAX_AGE"])
 def test_lifetimes_have_a_one_minute_floor(name: str) -> None:
     with pytest.raises(SettingsError, match="at least 60"):
