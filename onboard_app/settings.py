@@ -93,6 +93,8 @@ class Settings:
         login_max_failures_per_account: Failed logins per account per window.
         login_max_failures_per_client: Failed logins per client address per window.
         login_failure_window: Length of the throttling window in seconds.
+        password_hash_slots: Password hashes (signup, login) a worker computes at once;
+            more wait their turn, so a burst of them leaves CPU for everyone else.
         session_cache_ttl: Seconds a worker may answer the guard's revocation check from
             memory (changes evict at once, on every worker); 0 reads the database each time.
         github: GitHub client settings, or ``None`` when no GitHub app is configured.
@@ -116,6 +118,7 @@ class Settings:
     login_max_failures_per_client: int = 20
     login_failure_window: int = 900
     session_cache_ttl: int = 30
+    password_hash_slots: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     github: OAuthClientSettings | None = None
     oidc: OAuthClientSettings | None = None
 
@@ -335,6 +338,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "LOGIN_MAX_FAILURES_PER_CLIENT", defaults.login_max_failures_per_client
         ),
         login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW", defaults.login_failure_window),
+        password_hash_slots=_int(
+            env, "PASSWORD_HASH_SLOTS", defaults.password_hash_slots, maximum=64
+        ),
         session_cache_ttl=_int(
             env, "SESSION_CACHE_TTL", defaults.session_cache_ttl, minimum=0, maximum=300
         ),

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import unicodedata
-from typing import Final
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final, ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from onboard_app.settings import get_settings
 
 MIN_PASSWORD: Final = 8
 MAX_PASSWORD: Final = 256
@@ -17,6 +23,44 @@ HASHER: Final = PasswordHasher(time_cost=2, memory_cost=19 * 1024 + 5 * 1024, pa
 # Verified against for unknown accounts so that "no such user" costs as much as a wrong
 # password and the two cannot be told apart by timing.
 _DUMMY_HASH: Final = HASHER.hash("onboard-dummy-password-for-timing")
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    # Hashing is CPU-bound by design (~25 ms of a core each here): a burst of signups or
+    # logins queues in this pool instead of taking every core from the event loop that
+    # serves everyone else's clicks. Sized by ONBOARD_PASSWORD_HASH_SLOTS, per worker.
+    slots = get_settings().password_hash_slots
+    pool = _pools.get(slots)
+    if pool is None:
+        pool = _pools.setdefault(
+            slots, ThreadPoolExecutor(max_workers=slots, thread_name_prefix="onboard-password")
+        )
+    return pool
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def in_hash_pool(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run password work (anything that hashes or verifies) off the event loop.
+
+    At most ``password_hash_slots`` calls run at once in a worker; the others wait their
+    turn without holding a thread.
+
+    Args:
+        function: The work, e.g. ``accounts.sign_up``.
+        *args: Its positional arguments.
+        **kwargs: Its keyword arguments.
+
+    Returns:
+        What ``function`` returned (its exceptions propagate).
+    """
+    call = functools.partial(function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool(), call)
 
 
 def normalise_password(password: str) -> str:

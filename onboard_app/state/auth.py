@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +9,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from onboard_app.models import User
-from onboard_app.services import access, accounts, oauth
+from onboard_app.services import access, accounts, oauth, passwords
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import start_session
 from onboard_app.services.throttle import make_throttle
@@ -98,7 +97,7 @@ class LoginState(AuthFormState):
         yield
         throttle = make_throttle(get_settings())
         try:
-            user = await asyncio.to_thread(
+            user = await passwords.in_hash_pool(
                 accounts.log_in, email, password, self._client_address(), throttle
             )
         except accounts.LoginFailed as failure:
@@ -127,7 +126,7 @@ class SignupState(AuthFormState):
         self.busy = True
         yield
         try:
-            user = await asyncio.to_thread(accounts.sign_up, email, password)
+            user = await passwords.in_hash_pool(accounts.sign_up, email, password)
         except accounts.FormErrors as problem:
             self.field_errors = problem.errors
             self.busy = False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 import unicodedata
 
 import argon2
@@ -11,10 +14,13 @@ from onboard_app.services.passwords import (
     MAX_PASSWORD,
     MIN_PASSWORD,
     hash_password,
+    in_hash_pool,
     needs_rehash,
     password_problem,
     verify_password,
 )
+from onboard_app.settings import override_settings
+from tests.conftest import make_settings
 
 PASSWORD = "correct horse battery"
 UNICODE_PASSWORD = "caf\u00e9-cr\u00e8me-\u00c5ngstr\u00f6m"
@@ -155,3 +161,47 @@ def test_needs_rehash(stored: str) -> None:
     assert needs_rehash(weak) is True
     assert needs_rehash(stored) is False
     assert needs_rehash("not-a-hash") is True
+
+
+# --- the hash pool: a burst of password work queues instead of taking every core -------------
+
+
+class _Concurrency:
+    """Records how many calls run at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def work(self, value: int) -> int:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.05)
+        with self.lock:
+            self.running -= 1
+        return value * 2
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_the_hash_pool_runs_at_most_its_slots_at_once(slots: int) -> None:
+    override_settings(make_settings(password_hash_slots=slots))
+    try:
+        counter = _Concurrency()
+
+        async def burst() -> list[int]:
+            return await asyncio.gather(*(in_hash_pool(counter.work, n) for n in range(6)))
+
+        assert asyncio.run(burst()) == [0, 2, 4, 6, 8, 10]
+        assert counter.most == slots
+    finally:
+        override_settings(None)
+
+
+def test_the_hash_pool_passes_errors_through() -> None:
+    def fails() -> None:
+        raise ValueError("wrong password")
+
+    with pytest.raises(ValueError, match="wrong password"):
+        asyncio.run(in_hash_pool(fails))

@@ -287,6 +287,15 @@ def test_int_knobs(name: str, field: str, default: int) -> None:
             load_settings(prod_env(**{var: small}))
 
 
+def test_password_hash_slots_default_to_half_the_cores() -> None:
+    var = "ONBOARD_PASSWORD_HASH_SLOTS"
+    assert load_settings(prod_env()).password_hash_slots == max(1, (os.cpu_count() or 2) // 2)
+    assert load_settings(prod_env(**{var: "3"})).password_hash_slots == 3
+    for bad in ("0", "65", "two"):
+        with pytest.raises(SettingsError, match=var):
+            load_settings(prod_env(**{var: bad}))
+
+
 def test_session_cache_ttl_is_zero_to_five_minutes() -> None:
     var = "ONBOARD_SESSION_CACHE_TTL"
     assert load_settings(prod_env()).session_cache_ttl == 30
