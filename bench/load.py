@@ -5,6 +5,7 @@ Run from the project root::
     .venv/bin/python bench/load.py [--users 50,100] [--think 3] [--rate 10] [--setups sqlite]
     .venv/bin/python bench/load.py --users 200          # the 200-user target run
     .venv/bin/python bench/load.py --think 0.5 --rate 50 # a stress run, far faster than people
+    .venv/bin/python bench/load.py --app-env ONBOARD_PASSWORD_HASH_SLOTS=6  # A/B a setting
 
 Each virtual user is one tab (bench/reflex_client.py): it opens /signup (socket connect
 with the hydrate event), signs up, opens every wizard step (on_load), sets the answers
@@ -188,8 +189,12 @@ async def run_users(
 
 
 @contextmanager
-def running_app(setup: Setup) -> Iterator[tuple[str, str, Path]]:
+def running_app(
+    setup: Setup, app_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str, Path]]:
     """Start the app as ``make run-prod`` would, on throwaway storage; stop and clean after.
+
+    ``app_env`` adds environment variables to the app's (``--app-env``: an A/B of a setting).
 
     Yields:
         (socket URL over 127.0.0.1, the page origin, the app's log file).
@@ -204,18 +209,25 @@ def running_app(setup: Setup) -> Iterator[tuple[str, str, Path]]:
 
             env["ONBOARD_DATABASE_URL"] = stack.enter_context(throwaway_postgres())
             env["ONBOARD_REDIS_URL"] = stack.enter_context(claimed_redis_db())
+        env.update(app_env or {})
         app = start_app(tmp, **env)
         stack.callback(stop_app, app)
         yield app.url.replace("localhost", "127.0.0.1"), app.url, app.log_path
 
 
 def run_setup(
-    setup: Setup, user_counts: list[int], *, rate: float, think: float, timeout: float
+    setup: Setup,
+    user_counts: list[int],
+    *,
+    rate: float,
+    think: float,
+    timeout: float,
+    app_env: dict[str, str] | None = None,
 ) -> list[LoadResult]:
     """Start one setup's app and run each user count against it in turn."""
     names = OnboardNames.resolve()
     results = []
-    with running_app(setup) as (url, origin, log_path):
+    with running_app(setup, app_env) as (url, origin, log_path):
         build = FrontendBuild.load(ROOT / ".web")
         for users in user_counts:
             log_before = log_path.read_text(errors="replace")
@@ -293,12 +305,19 @@ def run(
     rate: float,
     think: float,
     timeout: float = 60.0,
+    app_env: dict[str, str] | None = None,
 ) -> list[LoadResult]:
     """Run the chosen setups, print the table, the per-event breakdown and the verdict."""
     results: list[LoadResult] = []
+    if app_env:
+        print("app environment added: " + " ".join(f"{k}={v}" for k, v in app_env.items()))
     for setup in SETUPS:
         if setup.key in setups:
-            results.extend(run_setup(setup, user_counts, rate=rate, think=think, timeout=timeout))
+            results.extend(
+                run_setup(
+                    setup, user_counts, rate=rate, think=think, timeout=timeout, app_env=app_env
+                )
+            )
     print(format_table(results, rate=rate, think=think))
     for setup in SETUPS:
         runs = [r for r in results if r.setup is setup]
@@ -318,6 +337,14 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
+def parse_env(text: str) -> tuple[str, str]:
+    """``"NAME=value"`` -> ``("NAME", "value")``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError("expected NAME=value")
+    return name, value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The load options (shared with run_all.py)."""
     parser.add_argument("--users", type=parse_counts, default=[50, 100], help="e.g. 50,100 or 200")
@@ -328,6 +355,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--setups", default="sqlite,postgres", help="comma-separated: sqlite, postgres"
     )
+    parser.add_argument(
+        "--app-env",
+        type=parse_env,
+        action="append",
+        default=[],
+        metavar="NAME=value",
+        help="extra environment for the app, e.g. REFLEX_OPLOCK_ENABLED=false (repeatable)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,7 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    run(args.users, setups=args.setups.split(","), rate=args.rate, think=args.think)
+    run(
+        args.users,
+        setups=args.setups.split(","),
+        rate=args.rate,
+        think=args.think,
+        app_env=dict(args.app_env),
+    )
     return 0
 
 

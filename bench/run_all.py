@@ -63,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     if "load" not in skip:
         section("Load: virtual users over the websocket protocol")
         try:
-            load.run(users, setups=args.setups.split(","), rate=args.rate, think=args.think)
+            load.run(
+                users,
+                setups=args.setups.split(","),
+                rate=args.rate,
+                think=args.think,
+                app_env=dict(args.app_env),
+            )
         except Exception as problem:
             failed.append(f"load: {problem!r}")
             print(f"load benchmark failed: {problem!r}", flush=True)

@@ -9,6 +9,7 @@ the user's current token version lives in :mod:`onboard_app.services.sessions`, 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from functools import lru_cache
 from typing import Any, Final, Protocol
 
 import jwt
+from jwt.utils import base64url_decode
 
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.settings import Settings, SigningKey
@@ -163,9 +165,22 @@ def mint_session_token(
 _CACHE_SIZE: Final = 4096
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
+@lru_cache(maxsize=64)
+def _header_of(segment: str) -> dict[str, Any]:
+    # Every token signed with one key carries the same header segment, so a token seen for
+    # the first time still finds its header parsed (a third of a first-sight check). Only
+    # used to pick the key: jwt.decode parses and checks the whole token again.
+    try:
+        header = json.loads(base64url_decode(segment))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise jwt.DecodeError("invalid header") from exc
+    if not isinstance(header, dict):
+        raise jwt.DecodeError("invalid header")
+    return header
+
+
 def _unverified_header(token: str) -> dict[str, Any]:
-    return jwt.get_unverified_header(token)
+    return _header_of(token.partition(".")[0])
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
