@@ -201,7 +201,10 @@ class ChangeFeed:
         options = {"socket_timeout": _SOCKET_TIMEOUT_SECONDS, "socket_connect_timeout": 5}
         self._publisher = redis.Redis.from_url(redis_url, **options)
         self._listener = redis.Redis.from_url(
-            redis_url, health_check_interval=_HEALTH_CHECK_SECONDS, **options
+            redis_url,
+            health_check_interval=_HEALTH_CHECK_SECONDS,
+            client_name=self.channel.replace(":", "-"),  # seen in CLIENT LIST
+            **options,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="onboard-session-feed")
@@ -240,6 +243,9 @@ class ChangeFeed:
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
+                        # Also after redis-py reconnected on its own and re-subscribed:
+                        # messages may have been lost meanwhile, and set_enabled drops
+                        # everything known and every read begun before.
                         self._cache.set_enabled(True)
                         delay = 0.1
                     elif message["type"] == "message":

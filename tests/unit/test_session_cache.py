@@ -244,6 +244,28 @@ def test_a_malformed_message_is_ignored(
     assert other.enabled
 
 
+def test_a_dropped_listener_connection_forgets_everything_and_resubscribes(
+    redis_url: str,
+    two_workers: tuple[ChangeFeed, SessionCache[object], SessionCache[object]],
+) -> None:
+    feed, _, other = two_workers
+    other.put(7, SOURCE, "row", other.begin_read())
+    read_before_the_drop = other.begin_read()
+    admin = redis.Redis.from_url(redis_url)
+    name = feed.channel.replace(":", "-")
+    killed = [c["id"] for c in admin.client_list() if c.get("name") == name]
+    assert len(killed) == 2  # both workers' listeners
+    for client_id in killed:
+        admin.client_kill_filter(_id=client_id)
+    # Messages sent while it was gone are lost: it must drop what it knew.
+    assert wait_for(lambda: other.get(7, SOURCE) is None and other.enabled)
+    assert not other.put(7, SOURCE, "read before the drop", read_before_the_drop)
+    # And it hears changes again.
+    other.put(8, SOURCE, "row", other.begin_read())
+    feed.publish(8)
+    assert wait_for(lambda: other.get(8, SOURCE) is None)
+
+
 def test_without_redis_the_cache_stays_off() -> None:
     cache: SessionCache[object] = SessionCache(30, enabled=False)
     feed = ChangeFeed("redis://127.0.0.1:1/0", cache)  # nothing listens on port 1
