@@ -268,14 +268,28 @@ class ChangeFeed:
         self._cache.invalidate(user_id)
 
 
+def _single_worker() -> bool:
+    """False when several workers run without Redis: they could not hear each other.
+
+    (Reflex itself needs Redis for several workers; this only keeps a misconfigured
+    deployment from also accepting a logged-out token on the other workers.)
+    """
+    workers = os.environ.get("GRANIAN_WORKERS", "1").strip()
+    if workers.isdigit() and int(workers) > 1:
+        log.warning("%s workers without ONBOARD_REDIS_URL: session cache off", workers)
+        return False
+    return True
+
+
 class _Process:
     """The cache and feed of this process (a forked child starts its own)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         listens = bool(settings.redis_url) and settings.session_cache_ttl > 0
+        alone = bool(settings.redis_url) or _single_worker()
         self.cache: SessionCache[object] = SessionCache(
-            settings.session_cache_ttl, enabled=not listens
+            settings.session_cache_ttl if alone else 0, enabled=not listens
         )
         self.feed: ChangeFeed | None = None
         if listens:

@@ -310,3 +310,20 @@ def test_no_cache_when_ttl_is_zero(db_url: str) -> None:
         assert not session_cache.get_session_cache().enabled
     finally:
         override_settings(None)
+
+
+def test_no_cache_for_several_workers_without_redis(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRANIAN_WORKERS", "2")
+    override_settings(make_settings(database_url=db_url))
+    try:
+        assert not session_cache.get_session_cache().enabled
+    finally:
+        override_settings(None)
+    monkeypatch.setenv("GRANIAN_WORKERS", "1")
+    override_settings(make_settings(database_url=db_url))
+    try:
+        assert session_cache.get_session_cache().enabled
+    finally:
+        override_settings(None)
