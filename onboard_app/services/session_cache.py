@@ -7,7 +7,9 @@ the row changes, and every change is announced:
 
 * the writer evicts its own copy after its transaction commits, and
 * publishes the user id on a Redis channel (when Redis is configured); every worker's
-  listener thread evicts its copy when the message arrives.
+  listener thread evicts its copy when the message arrives and confirms it, and the writer
+  waits for those confirmations (a fraction of a millisecond), so a logout that has
+  returned is seen by every worker.
 
 Three rules keep a stale row from ever being served for long:
 
@@ -25,11 +27,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar, cast
 
 import redis
 
@@ -44,6 +47,8 @@ _CHANGE_LOG_SIZE: Final = 50_000
 #: How often the listener pings Redis, and how long a silent socket may stay silent.
 _HEALTH_CHECK_SECONDS: Final = 5
 _SOCKET_TIMEOUT_SECONDS: Final = 10.0
+#: How long a change waits for every worker to confirm its eviction.
+_ACK_TIMEOUT_SECONDS: Final = 0.5
 
 
 class SessionCache(Generic[V]):
@@ -221,14 +226,26 @@ class ChangeFeed:
         self._cache.set_enabled(False)
 
     def publish(self, user_id: int) -> None:
-        """Tell every worker that a user's row changed.
+        """Tell every worker that a user's row changed; return once they have evicted it.
+
+        Each listener that receives the message evicts the user, then acknowledges on a
+        one-off list key; this waits for as many acknowledgements as PUBLISH reached
+        listeners (this worker's own included), at most ``_ACK_TIMEOUT_SECONDS``. So when a
+        logout returns, no worker answers from a stale entry any more.
 
         A failure is logged, not raised: the change is committed, and a Redis that cannot
         take a PUBLISH has dropped the listeners' connections too, which disables their
         caches until they resubscribe.
         """
+        ack_key = f"{self.channel}:ack:{secrets.token_hex(8)}"
         try:
-            self._publisher.publish(self.channel, str(user_id))
+            receivers = cast(int, self._publisher.publish(self.channel, f"{user_id} {ack_key}"))
+            deadline = time.monotonic() + _ACK_TIMEOUT_SECONDS
+            for _ in range(receivers):
+                left = deadline - time.monotonic()
+                if left <= 0 or self._publisher.blpop([ack_key], timeout=left) is None:
+                    log.warning("a worker did not confirm evicting user %s in time", user_id)
+                    return
         except redis.RedisError:
             log.exception("could not announce a change of user %s", user_id)
 
@@ -260,12 +277,20 @@ class ChangeFeed:
                 pubsub.close()
 
     def _evict(self, data: object) -> None:
-        try:
-            user_id = int(data)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
+        text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        user_part, _, ack_key = text.partition(" ")
+        if not user_part.isdigit() or len(user_part) > 18:
             log.warning("ignored a malformed session change message")
             return
-        self._cache.invalidate(user_id)
+        self._cache.invalidate(int(user_part))
+        if ack_key.startswith(self.channel + ":ack:"):
+            try:
+                confirm = self._publisher.pipeline()
+                confirm.rpush(ack_key, 1)
+                confirm.expire(ack_key, 10)
+                confirm.execute()
+            except redis.RedisError:
+                log.warning("could not confirm evicting user %s", user_part)
 
 
 def _single_worker() -> bool:

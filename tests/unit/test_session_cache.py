@@ -227,8 +227,30 @@ def test_a_change_announced_on_one_worker_evicts_on_the_other(
     other.put(7, SOURCE, "row", other.begin_read())
     other.put(8, SOURCE, "row", other.begin_read())
     feed.publish(7)
-    assert wait_for(lambda: other.get(7, SOURCE) is None)
+    # No waiting here: publish returns once every listener confirmed the eviction.
+    assert other.get(7, SOURCE) is None
     assert other.get(8, SOURCE) == "row"
+
+
+def test_a_listener_that_never_confirms_delays_a_change_by_the_timeout_at_most(
+    redis_url: str,
+    two_workers: tuple[ChangeFeed, SessionCache[object], SessionCache[object]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed, _, other = two_workers
+    silent = redis.Redis.from_url(redis_url).pubsub()
+    silent.subscribe(feed.channel)  # hears every change, never confirms one
+    assert silent.get_message(timeout=2)["type"] == "subscribe"
+    try:
+        other.put(9, SOURCE, "row", other.begin_read())
+        started = time.monotonic()
+        feed.publish(9)
+        waited = time.monotonic() - started
+        assert session_cache._ACK_TIMEOUT_SECONDS * 0.9 <= waited < 5
+        assert other.get(9, SOURCE) is None  # the live workers still evicted
+        assert "did not confirm evicting user 9" in caplog.text
+    finally:
+        silent.close()
 
 
 def test_a_malformed_message_is_ignored(
