@@ -154,19 +154,8 @@ def synthetic_entries(real: Sequence[CatalogueEntry], total: int) -> list[Catalo
 
 def naive_explore(url: str, s: Scenario) -> tuple[list[str], int]:
     """The baseline: load every row, then score, filter, sort and slice in Python."""
-    items = catalogue._items
     with get_engine(url).connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                items.c.id,
-                items.c.slug,
-                items.c.title,
-                items.c.description,
-                items.c.url,
-                items.c.kind,
-                items.c.topics,
-            )
-        ).all()
+        rows = conn.execute(sa.select(*catalogue.ITEM_COLUMNS)).all()
     wanted = {t for t in s.interests if t in TOPICS}
     chips = {t for t in s.topics if t in TOPICS}
     needle = catalogue.clean_query(s.query).lower()

@@ -51,6 +51,16 @@ _CHUNK: Final = 500
 
 _items = cast(sa.Table, CatalogueItem.__table__)  # type: ignore[attr-defined]
 _item_topics = cast(sa.Table, CatalogueItemTopic.__table__)  # type: ignore[attr-defined]
+#: An item's own columns, as every query of the catalogue reads them.
+ITEM_COLUMNS: tuple[sa.Column[Any], ...] = (
+    _items.c.id,
+    _items.c.slug,
+    _items.c.title,
+    _items.c.description,
+    _items.c.url,
+    _items.c.kind,
+    _items.c.topics,
+)
 
 
 @dataclass(frozen=True)
@@ -209,16 +219,9 @@ def _seed_once(engine: sa.Engine, wanted: Sequence[CatalogueEntry], prune: bool)
     with engine.begin() as conn:
         # The only statement when nothing changed: every item with its link rows.
         stored: dict[str, _Stored] = {}
-        select_all = sa.select(
-            items.c.id,
-            items.c.slug,
-            items.c.title,
-            items.c.description,
-            items.c.url,
-            items.c.kind,
-            items.c.topics,
-            links.c.topic,
-        ).select_from(items.outerjoin(links, links.c.item_id == items.c.id))
+        select_all = sa.select(*ITEM_COLUMNS, links.c.topic).select_from(
+            items.outerjoin(links, links.c.item_id == items.c.id)
+        )
         for found in conn.execute(select_all):
             current = stored.get(found.slug)
             if current is None:
@@ -475,15 +478,6 @@ def _explore_statements(
     is only needed when the page comes back empty.
     """
     items, links = _items, _item_topics
-    columns = [
-        items.c.id,
-        items.c.slug,
-        items.c.title,
-        items.c.description,
-        items.c.url,
-        items.c.kind,
-        items.c.topics,
-    ]
     limit = sa.bindparam("limit", type_=sa.Integer)
     offset = sa.bindparam("offset", type_=sa.Integer)
 
@@ -527,7 +521,7 @@ def _explore_statements(
 
     if not by_interest:
         page_query = (
-            sa.select(*columns, total.label("total"))
+            sa.select(*ITEM_COLUMNS, total.label("total"))
             .where(*in_matching)
             .order_by(title_key(items.c.title), items.c.title, items.c.id)
             .limit(limit)
@@ -582,7 +576,7 @@ def _explore_statements(
         .subquery("on_page")
     )
     page_query = (
-        sa.select(*columns, total.label("total"))
+        sa.select(*ITEM_COLUMNS, total.label("total"))
         .select_from(on_page.join(items, items.c.id == on_page.c.id))
         .order_by(*order(on_page))
     )
