@@ -14,7 +14,10 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 PREFIX = "ONBOARD_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +26,16 @@ KEY_HELP = (
     'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))" '
     "and set it as ONBOARD_SIGNING_KEY"
 )
+SMTP_HELP = (
+    "set ONBOARD_SMTP_URL to smtp+starttls://user:password@host:587, "
+    "smtps://user:password@host:465 or smtp://host:25 (user and password URL-encoded)"
+)
+SmtpSecurity = Literal["plain", "starttls", "tls"]
+_SMTP_SCHEMES: dict[str, tuple[SmtpSecurity, int]] = {
+    "smtp": ("plain", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
 
 
 class SettingsError(RuntimeError):
@@ -75,6 +88,30 @@ class OAuthClientSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """The SMTP server outgoing mail is handed to (``ONBOARD_SMTP_URL``).
+
+    Attributes:
+        host: Server name or address.
+        port: Server port.
+        security: ``plain`` (no TLS), ``starttls`` (upgrade required, never skipped) or
+            ``tls`` (SMTPS, TLS from the first byte).
+        username: Login name, or ``None`` to send without logging in.
+        password: Login password (kept out of the repr).
+        timeout: Seconds to wait for the server on each network operation.
+        ca_file: A PEM file of trusted certificates instead of the system's, or ``None``.
+    """
+
+    host: str
+    port: int
+    security: SmtpSecurity = "plain"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app reads from its environment.
 
@@ -99,6 +136,10 @@ class Settings:
             memory (changes evict at once, on every worker); 0 reads the database each time.
         github: GitHub client settings, or ``None`` when no GitHub app is configured.
         oidc: OpenID Connect client settings, or ``None``.
+        smtp: The SMTP server, or ``None``: development then writes mail to the
+            development mailbox (production refuses to start without one).
+        mail_from: The ``From`` of every mail (``Name <address>`` or an address).
+        mail_dir: The development mailbox folder.
     """
 
     environment: str = "development"
@@ -121,6 +162,9 @@ class Settings:
     password_hash_slots: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     github: OAuthClientSettings | None = None
     oidc: OAuthClientSettings | None = None
+    smtp: SmtpSettings | None = None
+    mail_from: str = "Onboard <no-reply@localhost>"
+    mail_dir: Path = PROJECT_ROOT / ".onboard" / "mail"
 
     @property
     def is_production(self) -> bool:
@@ -289,6 +333,74 @@ def _oauth(env: Mapping[str, str]) -> tuple[OAuthClientSettings | None, OAuthCli
     return github, oidc
 
 
+def parse_smtp_url(text: str, *, timeout: float = 10.0, ca_file: str | None = None) -> SmtpSettings:
+    """Read an ``ONBOARD_SMTP_URL``; messages never repeat the URL (it holds a password).
+
+    Args:
+        text: ``smtp://host[:port]``, ``smtp+starttls://user:password@host[:port]`` or
+            ``smtps://user:password@host[:port]``; user and password URL-encoded.
+        timeout: Seconds to wait for the server on each network operation.
+        ca_file: Trusted certificates (PEM) instead of the system's.
+
+    Returns:
+        The SMTP settings, with the credentials decoded.
+
+    Raises:
+        SettingsError: If the URL is not one of those forms.
+    """
+    parts = urlsplit(text.strip())
+    scheme = _SMTP_SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise SettingsError(f"ONBOARD_SMTP_URL has an unknown scheme; {SMTP_HELP}")
+    security, default_port = scheme
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise SettingsError(f"ONBOARD_SMTP_URL has a bad port; {SMTP_HELP}") from None
+    if not parts.hostname:
+        raise SettingsError(f"ONBOARD_SMTP_URL names no host; {SMTP_HELP}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SettingsError(f"ONBOARD_SMTP_URL takes no path or query; {SMTP_HELP}")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if (username is None) != (password is None):
+        raise SettingsError(
+            f"ONBOARD_SMTP_URL needs both a user and a password, or neither; {SMTP_HELP}"
+        )
+    if username is not None and security == "plain":
+        raise SettingsError(
+            "ONBOARD_SMTP_URL: smtp:// would send the password unencrypted; "
+            "use smtp+starttls:// or smtps://"
+        )
+    return SmtpSettings(parts.hostname, port, security, username, password, timeout, ca_file)
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
+    raw = env.get(PREFIX + "SMTP_URL", "").strip()
+    if not raw:
+        return None
+    ca_file = env.get(PREFIX + "SMTP_CA_FILE", "").strip() or None
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise SettingsError(f"{PREFIX}SMTP_CA_FILE is not a file: {ca_file}")
+    return parse_smtp_url(raw, timeout=_float(env, "SMTP_TIMEOUT", 10.0), ca_file=ca_file)
+
+
+def _mail_from(raw: str, public_url: str) -> str:
+    raw = raw.strip()
+    if not raw:
+        return f"Onboard <no-reply@{urlsplit(public_url).hostname or 'localhost'}>"
+    _name, address = parseaddr(raw)
+    local, _, domain = address.rpartition("@")
+    if (
+        not local
+        or not domain
+        or any(ch.isspace() or not ch.isprintable() for ch in address)
+        or any(ch in raw for ch in "\r\n")
+    ):
+        raise SettingsError(f"{PREFIX}MAIL_FROM must be an address or Name <address>, got {raw!r}")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from environment variables.
 
@@ -299,7 +411,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         The frozen settings.
 
     Raises:
-        SettingsError: If a value is malformed, or production mode lacks a proper key.
+        SettingsError: If a value is malformed, or production mode lacks a proper key or
+            an SMTP server.
     """
     env = os.environ if env is None else env
     environment = env.get(PREFIX + "ENV", "").strip().lower()
@@ -321,6 +434,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("signing key ids must be unique")
 
     github, oidc = _oauth(env)
+    smtp = _smtp(env)
+    if smtp is None and environment == "production":
+        raise SettingsError(f"production mode needs an SMTP server to send mail: {SMTP_HELP}")
     defaults = Settings()
     return Settings(
         environment=environment,
@@ -346,6 +462,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         github=github,
         oidc=oidc,
+        smtp=smtp,
+        mail_from=_mail_from(
+            env.get(PREFIX + "MAIL_FROM", ""), env.get(PREFIX + "PUBLIC_URL") or defaults.public_url
+        ),
+        mail_dir=Path(env.get(PREFIX + "MAIL_DIR") or defaults.mail_dir),
     )
 
 

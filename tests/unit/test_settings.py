@@ -31,7 +31,12 @@ def dev_env(key_file: Path, **extra: str) -> dict[str, str]:
 
 
 def prod_env(**extra: str) -> dict[str, str]:
-    return {"ONBOARD_ENV": "production", "ONBOARD_SIGNING_KEY": secrets.token_urlsafe(32), **extra}
+    return {
+        "ONBOARD_ENV": "production",
+        "ONBOARD_SIGNING_KEY": secrets.token_urlsafe(32),
+        "ONBOARD_SMTP_URL": "smtp://127.0.0.1:25",
+        **extra,
+    }
 
 
 # --- development key file -------------------------------------------------------------------
@@ -102,7 +107,9 @@ def test_reflex_prod_mode_implies_production(key_file: Path) -> None:
     with pytest.raises(SettingsError, match="production"):
         load_settings(dev_env(key_file, REFLEX_ENV_MODE="prod"))
     key = secrets.token_urlsafe(32)
-    settings = load_settings({"REFLEX_ENV_MODE": "prod", "ONBOARD_SIGNING_KEY": key})
+    settings = load_settings(
+        {"REFLEX_ENV_MODE": "prod", "ONBOARD_SIGNING_KEY": key, "ONBOARD_SMTP_URL": "smtp://mx"}
+    )
     assert settings.is_production
     assert settings.environment == "production"
 
@@ -421,3 +428,129 @@ def test_oidc_block_when_configured() -> None:
 )
 def test_partial_oidc_config_gives_no_oidc(extra: dict[str, str]) -> None:
     assert load_settings(prod_env(**extra)).oidc is None
+
+
+# --- mail -----------------------------------------------------------------------------------
+
+
+def test_production_without_smtp_says_how_to_configure_it() -> None:
+    env = prod_env()
+    del env["ONBOARD_SMTP_URL"]
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    message = str(info.value)
+    assert "production mode needs an SMTP server" in message
+    assert "ONBOARD_SMTP_URL" in message
+    assert "smtp+starttls://" in message and "smtps://" in message
+    with pytest.raises(SettingsError, match="ONBOARD_SMTP_URL"):
+        load_settings({**env, "ONBOARD_SMTP_URL": "  "})
+
+
+def test_development_without_smtp_uses_the_mailbox_folder(key_file: Path, tmp_path: Path) -> None:
+    settings = load_settings(dev_env(key_file))
+    assert settings.smtp is None
+    assert settings.mail_dir == Settings().mail_dir
+    assert settings.mail_dir.parts[-2:] == (".onboard", "mail")
+    moved = load_settings(dev_env(key_file, ONBOARD_MAIL_DIR=str(tmp_path / "box")))
+    assert moved.mail_dir == tmp_path / "box"
+
+
+@pytest.mark.parametrize(
+    ("url", "security", "port"),
+    [
+        ("smtp://mail.example.com", "plain", 25),
+        ("smtp://mail.example.com:2525", "plain", 2525),
+        ("smtp+starttls://u:p@mail.example.com", "starttls", 587),
+        ("SMTP+STARTTLS://u:p@mail.example.com:2587/", "starttls", 2587),
+        ("smtps://u:p@mail.example.com", "tls", 465),
+        ("smtps://u:p@[::1]:1465", "tls", 1465),
+    ],
+)
+def test_smtp_url_forms(url: str, security: str, port: int) -> None:
+    smtp = load_settings(prod_env(ONBOARD_SMTP_URL=url)).smtp
+    assert smtp is not None
+    assert (smtp.security, smtp.port) == (security, port)
+    assert smtp.host in ("mail.example.com", "::1")
+    assert smtp.timeout == 10.0
+    assert smtp.ca_file is None
+
+
+def test_smtp_credentials_are_url_decoded_and_kept_out_of_reprs() -> None:
+    url = "smtp+starttls://mailer%40example.com:p%40ss%3Aw%2Frd%25@smtp.example.com:587"
+    settings = load_settings(prod_env(ONBOARD_SMTP_URL=url))
+    smtp = settings.smtp
+    assert smtp is not None
+    assert smtp.username == "mailer@example.com"
+    assert smtp.password == "p@ss:w/rd%"
+    assert "p@ss" not in repr(smtp) and "p%40ss" not in repr(settings)
+    assert smtp.host == "smtp.example.com"
+    without = load_settings(prod_env(ONBOARD_SMTP_URL="smtp://relay.internal:25")).smtp
+    assert without is not None and without.username is None and without.password is None
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://mail.example.com", "unknown scheme"),
+        ("smtp+ssl://u:p@mail.example.com", "unknown scheme"),
+        ("mail.example.com:25", "unknown scheme"),
+        ("smtp://", "no host"),
+        ("smtps://u:secret-pass@:465", "no host"),
+        ("smtp://mail.example.com:port", "bad port"),
+        ("smtp://mail.example.com:99999", "bad port"),
+        ("smtps://u:secret-pass@mail.example.com/inbox", "no path"),
+        ("smtps://u:secret-pass@mail.example.com?x=1", "no path"),
+        ("smtps://only-user@mail.example.com", "both a user and a password"),
+        ("smtp://u:secret-pass@mail.example.com", "unencrypted"),
+    ],
+)
+def test_bad_smtp_urls_are_refused_without_echoing_the_password(url: str, reason: str) -> None:
+    with pytest.raises(SettingsError, match=reason) as info:
+        load_settings(prod_env(ONBOARD_SMTP_URL=url))
+    assert "secret-pass" not in str(info.value)
+
+
+def test_smtp_timeout_and_ca_file(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    smtp = load_settings(
+        prod_env(
+            ONBOARD_SMTP_URL="smtps://u:p@mx.example.com",
+            ONBOARD_SMTP_TIMEOUT="2.5",
+            ONBOARD_SMTP_CA_FILE=str(ca),
+        )
+    ).smtp
+    assert smtp is not None and smtp.timeout == 2.5 and smtp.ca_file == str(ca)
+    for bad in ("0", "-1", "301", "soon"):
+        with pytest.raises(SettingsError, match="ONBOARD_SMTP_TIMEOUT"):
+            load_settings(prod_env(ONBOARD_SMTP_TIMEOUT=bad))
+    with pytest.raises(SettingsError, match="ONBOARD_SMTP_CA_FILE"):
+        load_settings(prod_env(ONBOARD_SMTP_CA_FILE=str(tmp_path / "missing.pem")))
+
+
+def test_mail_from_defaults_to_the_public_host() -> None:
+    assert load_settings(prod_env()).mail_from == "Onboard <no-reply@localhost>"
+    settings = load_settings(prod_env(ONBOARD_PUBLIC_URL="https://app.example.org/"))
+    assert settings.mail_from == "Onboard <no-reply@app.example.org>"
+
+
+@pytest.mark.parametrize("value", ["hello@example.com", "Onboard Team <team@example.com>"])
+def test_mail_from_accepts_an_address_or_a_named_address(value: str) -> None:
+    assert load_settings(prod_env(ONBOARD_MAIL_FROM=f" {value} ")).mail_from == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "no-at-sign",
+        "Team <>",
+        "@example.com",
+        "team@",
+        "team@example.com\r\nBcc: victim@example.com",
+        "Team <team@example.com>\nX-Injected: 1",
+        "te am@example.com",
+    ],
+)
+def test_mail_from_refuses_junk_and_header_injection(value: str) -> None:
+    with pytest.raises(SettingsError, match="ONBOARD_MAIL_FROM"):
+        load_settings(prod_env(ONBOARD_MAIL_FROM=value))
