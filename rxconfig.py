@@ -1,7 +1,15 @@
-"""Reflex configuration: everything comes from ``onboard_app.settings`` (``ONBOARD_*``)."""
+"""Reflex configuration: everything comes from ``onboard_app.settings`` (``ONBOARD_*``).
+
+It also points Reflex at the project's tools, so plain ``reflex run`` works in the activated
+virtualenv without the Makefile.
+"""
 
 import os
+import shutil
+import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import reflex as rx
 
@@ -23,6 +31,50 @@ def _reflex_env_from_argv(argv: list[str]) -> str | None:
 # see development mode under `--env prod`: export it first, as Reflex does a moment later.
 if "REFLEX_ENV_MODE" not in os.environ and (_mode := _reflex_env_from_argv(sys.argv)):
     os.environ["REFLEX_ENV_MODE"] = _mode
+
+
+TOOLS = Path(__file__).resolve().parent / ".tools"
+
+
+def _bun() -> str | None:
+    """The project's bun (``make install`` puts it in .tools from npm), else one on PATH."""
+    local = TOOLS / "node_modules" / ".bin" / "bun"
+    return str(local) if local.exists() else shutil.which("bun")
+
+
+def _npm_registry() -> str | None:
+    """The registry npm's own configuration names (user, project or CI .npmrc, npm's default)."""
+    if (npm := shutil.which("npm")) is None:
+        return None
+    try:
+        answer = subprocess.run(  # noqa: S603 (fixed arguments, npm from PATH)
+            [npm, "config", "get", "registry"],
+            cwd=TOOLS.parent,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return answer.stdout.strip() or None
+
+
+def _default_env(name: str, value: Callable[[], str | None]) -> None:
+    """Set ``name`` to ``value()`` unless it is set (Reflex, too, ignores blank values)."""
+    if not os.environ.get(name, "").strip() and (chosen := value()):
+        os.environ[name] = chosen
+
+
+# Reflex reads these when it sets up the frontend, after importing this file, and its
+# servers and bun inherit them. Without a bun it downloads an install script; without a
+# registry it probes two public registries and writes the fastest into .web/bunfig.toml,
+# overriding npm's own configuration (a company mirror).
+_default_env("REFLEX_BUN_PATH", _bun)
+_default_env("REFLEX_DIR", lambda: str(TOOLS / "reflex"))
+_default_env("BUN_INSTALL_CACHE_DIR", lambda: str(TOOLS / "bun-cache"))
+_default_env("REFLEX_CHECK_LATEST_VERSION", lambda: "0")
+_default_env("NPM_CONFIG_REGISTRY", _npm_registry)
 
 
 def _port(name: str) -> int | None:
