@@ -9,19 +9,16 @@ TOOLS := .tools
 BUN_VERSION := 1.4.4
 OIDC_MOCK := $(TOOLS)/node_modules/oauth2-mock-server/package.json
 OIDC_MOCK_VERSION := 7.2.1
-# bun from PATH when present, else from the npm registry into .tools (never a script download).
+# bun from PATH when present, else from npm into .tools (never a script download). rxconfig.py
+# finds either and sets what Reflex reads (REFLEX_BUN_PATH, REFLEX_DIR in .tools, npm's registry),
+# so plain `reflex run` in the activated virtualenv works the same as `make run`.
 BUN := $(or $(shell command -v bun 2>/dev/null),$(CURDIR)/$(TOOLS)/node_modules/.bin/bun)
 CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
 WORKERS ?= 1
 
-export REFLEX_BUN_PATH := $(BUN)
-export REFLEX_DIR := $(CURDIR)/$(TOOLS)/reflex
-export REFLEX_CHECK_LATEST_VERSION := 0
-export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org/
-export BUN_INSTALL_CACHE_DIR := $(CURDIR)/$(TOOLS)/bun-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run run-prod test lint format bench migrate migration clean chromium
+.PHONY: help install run run-prod test lint format bench migrate migration clean chromium
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,20 +35,23 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 $(BUN):
-	@command -v npm >/dev/null || { echo "npm is required to fetch bun from the npm registry"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is required to install bun (from your npm registry)"; exit 1; }
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent bun@$(BUN_VERSION)
 
 # A real OpenID Connect server for the OAuth tests (runs on Node 20).
 $(OIDC_MOCK):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent oauth2-mock-server@$(OIDC_MOCK_VERSION)
 
+install: $(VENV)/.installed $(BUN) ## Virtualenv and bun; then `source .venv/bin/activate` and `reflex run` work
+	@echo "Ready: source $(VENV)/bin/activate, then reflex run (or reflex run --env prod)"
+
 migrate: $(VENV)/.installed ## Bring the database to the newest schema
 	$(PY) -m onboard_app.cli migrate
 
-run: $(VENV)/.installed $(BUN) migrate ## Run the app in development (http://localhost:3000)
+run: install migrate ## Run the app in development (http://localhost:3000)
 	$(VENV)/bin/reflex run
 
-run-prod: $(VENV)/.installed $(BUN) ## Run the production build (WORKERS=N backend workers; N>1 needs ONBOARD_REDIS_URL)
+run-prod: install ## Run the production build (WORKERS=N backend workers; N>1 needs ONBOARD_REDIS_URL)
 	@if [ "$(WORKERS)" != 1 ] && [ -z "$$ONBOARD_REDIS_URL" ]; then echo "WORKERS=$(WORKERS) needs ONBOARD_REDIS_URL: workers share state through Redis"; exit 1; fi
 	ONBOARD_ENV=production $(PY) -m onboard_app.cli migrate
 	ONBOARD_ENV=production GRANIAN_WORKERS=$(WORKERS) $(VENV)/bin/reflex run --env prod
