@@ -16,7 +16,7 @@ from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
-from onboard_app.state.session import SessionState
+from onboard_app.state.session import AccessGate, SessionState
 from onboard_app.state.settings import SettingsState
 
 # `reflex db` reads rx.ModelRegistry, whose built-in entry (rx.Model) shares SQLModel's
@@ -36,6 +36,9 @@ app = rx.App(
     # Security headers on every HTTP response (pages too, in production's single port).
     api_transformer=security_headers,
 )
+# Every event passes the access gate: its handler's declared rule, checked from the
+# verified session of the connection, before the handler body runs.
+app.add_middleware(AccessGate(), index=0)
 # Each worker subscribes to session changes at start-up (see services/session_cache.py).
 app.register_lifespan_task(session_cache.start)
 

@@ -11,12 +11,12 @@ When every step is saved and the user presses Finish, the reached step becomes
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from onboard_app.services.text import clean_text
 from onboard_app.services.topics import MAX_INTERESTS, MIN_INTERESTS, TOPICS
 
 
@@ -93,16 +93,9 @@ def _is_option(value: object, options: Mapping[str, str]) -> bool:
 
 
 def _text(value: Any, *, max_len: int, multiline: bool = False) -> str | None:
-    """Normalise free text; ``None`` if it is not text or contains control characters."""
-    if not isinstance(value, str) or len(value) > max_len * 4:
-        return None
-    value = unicodedata.normalize("NFC", value).strip()
-    allowed = {"\n", "\t"} if multiline else set()
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
-        return None
-    if not multiline:
-        value = " ".join(value.split())
-    return value
+    """Normalise free text; ``None`` if it is not text or holds characters we refuse."""
+    cleaned = clean_text(value, max_chars=max_len, multiline=multiline)
+    return cleaned if isinstance(cleaned, str) else None
 
 
 def validate_profile(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

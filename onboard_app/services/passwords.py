@@ -12,6 +12,7 @@ from typing import Final, ParamSpec, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from onboard_app.services.text import has_bad_characters
 from onboard_app.settings import get_settings
 
 MIN_PASSWORD: Final = 8
@@ -86,7 +87,7 @@ def password_problem(password: object) -> str | None:
     """
     if not isinstance(password, str) or not password:
         return "Enter a password."
-    if "\x00" in password:
+    if has_bad_characters(password):
         return "The password contains a character we cannot accept."
     length = len(normalise_password(password))
     if length < MIN_PASSWORD:
@@ -120,7 +121,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     Returns:
         Whether the password matches.
     """
-    if not isinstance(password, str) or len(password) > MAX_PASSWORD * 4 or "\x00" in password:
+    if (
+        not isinstance(password, str)
+        or len(password) > MAX_PASSWORD * 4
+        or has_bad_characters(password)
+    ):
         password = ""
     candidate = normalise_password(password)
     if len(candidate) > MAX_PASSWORD:

@@ -68,11 +68,11 @@ def clean_text(
     if not isinstance(value, str):
         return TextRefused("Enter text here.")
     value = value[: max_chars * 4]
+    if strip:
+        value = value.strip()
     if has_bad_characters(value, multiline=multiline):
         return TextRefused()
     value = unicodedata.normalize("NFC", value)
-    if strip:
-        value = value.strip()
     if strip and not multiline:
         value = " ".join(value.split())
     return value

@@ -104,7 +104,7 @@ def normalise_email(email: object) -> str | None:
     email = unicodedata.normalize("NFC", email).strip().lower()
     if len(email) > MAX_EMAIL or not _EMAIL_RE.match(email):
         return None
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in email):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in email):
         return None
     return email
 

@@ -10,11 +10,13 @@ from reflex.event import EventSpec
 
 from onboard_app.models import User
 from onboard_app.services import access, accounts, oauth, passwords
+from onboard_app.services.access import ANYONE
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import start_session
+from onboard_app.services.text import safe_text
 from onboard_app.services.throttle import make_throttle
 from onboard_app.settings import get_settings
-from onboard_app.state.session import SessionState
+from onboard_app.state.session import SessionState, requires
 
 log = logging.getLogger("onboard.auth")
 
@@ -26,10 +28,12 @@ def _reached(user: User) -> Step:
 
 
 def _field(form: object, name: str) -> str:
-    """A text field of a submitted form; anything odd becomes an empty string."""
-    if not isinstance(form, dict):
-        return ""
-    value = form.get(name, "")
+    """A text field of a submitted form; anything odd becomes an empty string.
+
+    The services refuse what is left that they cannot use (lone surrogates, control
+    characters): sign-up with a field message, login as a failed attempt.
+    """
+    value = form.get(name, "") if isinstance(form, dict) else ""
     return value[:MAX_FIELD] if isinstance(value, str) else ""
 
 
@@ -42,12 +46,12 @@ class AuthFormState(rx.State):
     busy: bool = False
     show_password: bool = False
 
-    @rx.event
+    @requires(ANYONE)
     def toggle_password(self) -> None:
         """Show or hide the password."""
         self.show_password = not self.show_password
 
-    @rx.event
+    @requires(ANYONE)
     def reset_form(self) -> EventSpec | None:
         """``on_load`` of the login/signup pages: clear errors, run the guard."""
         # A failed OAuth sign-in lands here with ``?error=<code>``: show its fixed message.
@@ -72,7 +76,7 @@ class AuthFormState(rx.State):
 class LoginState(AuthFormState):
     """The login form."""
 
-    @rx.event
+    @requires(ANYONE)
     async def log_in(self, form: dict[str, Any]):
         """Check email + password; on success start a session and go where the guard says.
 
@@ -80,18 +84,17 @@ class LoginState(AuthFormState):
             form: The submitted form (``email``, ``password``).
         """
         email, password = _field(form, "email"), _field(form, "password")
-        self.email = email.strip()
+        self.email = safe_text(email, max_chars=MAX_FIELD)
         self.form_error = ""
-        self.field_errors = {}
-        if not self.email or not password:
-            self.field_errors = {
-                k: m
-                for k, v, m in (
-                    ("email", self.email, "Enter your email."),
-                    ("password", password, "Enter your password."),
-                )
-                if not v
-            }
+        self.field_errors = {
+            k: m
+            for k, v, m in (
+                ("email", self.email, "Enter your email."),
+                ("password", password, "Enter your password."),
+            )
+            if not v
+        }
+        if self.field_errors:
             return
         self.busy = True
         yield
@@ -102,9 +105,9 @@ class LoginState(AuthFormState):
             )
         except accounts.LoginFailed as failure:
             self.form_error = str(failure)
-            self.busy = False
             return
-        self.busy = False
+        finally:
+            self.busy = False
         for event in await self._signed_in(user):
             yield event
 
@@ -112,7 +115,7 @@ class LoginState(AuthFormState):
 class SignupState(AuthFormState):
     """The signup form."""
 
-    @rx.event
+    @requires(ANYONE)
     async def sign_up(self, form: dict[str, Any]):
         """Create a local account and start its session at the first onboarding step.
 
@@ -120,18 +123,24 @@ class SignupState(AuthFormState):
             form: The submitted form (``email``, ``password``).
         """
         email, password = _field(form, "email"), _field(form, "password")
-        self.email = email.strip()
+        self.email = safe_text(email, max_chars=MAX_FIELD)
         self.form_error = ""
         self.field_errors = {}
         self.busy = True
         yield
         try:
-            user = await passwords.in_hash_pool(accounts.sign_up, email, password)
+            user = await passwords.in_hash_pool(
+                accounts.sign_up,
+                email,
+                password,
+                self._client_address(),
+                make_throttle(get_settings()),
+            )
         except accounts.FormErrors as problem:
             self.field_errors = problem.errors
-            self.busy = False
             return
-        self.busy = False
+        finally:
+            self.busy = False
         yield rx.toast.success("Welcome to Onboard! Let's set up your profile.")
         for event in await self._signed_in(user):
             yield event

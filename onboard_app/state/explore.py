@@ -9,8 +9,10 @@ import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app.services import catalogue, users
+from onboard_app.services.access import COMPLETED
+from onboard_app.services.text import TextRefused, clean_text
 from onboard_app.services.topics import TOPICS, topic_label
-from onboard_app.state.session import Events, guarded_session
+from onboard_app.state.session import Events, requires, verified_session
 
 log = logging.getLogger("onboard.explore")
 
@@ -63,12 +65,10 @@ class ExploreState(rx.State):
         return bool(self.query.strip() or self.chips)
 
     async def _refresh(self) -> Events:
-        """Authenticate, then load the page of items for the current filters."""
-        _, session, refused = await guarded_session(self)
-        if session is None:
-            self.loaded = False
-            self.cards = []
-            return refused
+        """Load the page of items for the current filters (the gate verified the session)."""
+        session = verified_session()
+        if session is None:  # not reached: every handler here requires a completed session
+            return None
         try:
             self.interests = users.load_answers(session.user.id).interests
             result = catalogue.explore(
@@ -101,22 +101,24 @@ class ExploreState(rx.State):
         self.loaded = True
         return None
 
-    @rx.event
+    @requires(COMPLETED)
     async def load(self) -> Events:
         """``on_load``: the guard, then page 1 with the current filters."""
         self.page = 1
         return await self._refresh()
 
-    @rx.event
+    @requires(COMPLETED)
     async def search(self, value: str) -> Events:
         """Search titles and descriptions (the input is debounced in the browser)."""
-        if not isinstance(value, str):
-            return None
-        self.query = value[: catalogue.MAX_QUERY_CHARS * 2]
+        text = clean_text(value, max_chars=catalogue.MAX_QUERY_CHARS, strip=False)
+        if isinstance(text, TextRefused):
+            # Shown as typed would mean echoing what we refuse: keep the last good search.
+            return rx.toast.error(text.message)
+        self.query = text[: catalogue.MAX_QUERY_CHARS * 2]
         self.page = 1
         return await self._refresh()
 
-    @rx.event
+    @requires(COMPLETED)
     async def toggle_chip(self, topic: str) -> Events:
         """Add or remove a topic filter."""
         if not isinstance(topic, str) or topic not in TOPICS:
@@ -127,7 +129,7 @@ class ExploreState(rx.State):
         self.page = 1
         return await self._refresh()
 
-    @rx.event
+    @requires(COMPLETED)
     async def clear_filters(self) -> Events:
         """Drop the search text and every chip."""
         self.query = ""
@@ -135,14 +137,14 @@ class ExploreState(rx.State):
         self.page = 1
         return await self._refresh()
 
-    @rx.event
+    @requires(COMPLETED)
     async def next_page(self) -> Events:
         """Show the next page."""
         if self.has_next:
             self.page += 1
         return await self._refresh()
 
-    @rx.event
+    @requires(COMPLETED)
     async def previous_page(self) -> Events:
         """Show the previous page."""
         self.page = max(1, self.page - 1)

@@ -19,10 +19,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.services import access, oauth
+from onboard_app.services.access import ANYONE
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import start_session
 from onboard_app.settings import get_settings
-from onboard_app.state.session import SessionState
+from onboard_app.state.session import SessionState, requires
 
 log = logging.getLogger("onboard.oauth")
 
@@ -36,7 +37,7 @@ class OAuthState(rx.State):
 
     _pending: dict[str, Any] | None = None
 
-    @rx.event
+    @requires(ANYONE)
     async def start_login(self, provider: str) -> EventSpec | None:
         """Send this tab to the provider's authorization page.
 
@@ -61,7 +62,7 @@ class OAuthState(rx.State):
         # Same tab (not is_external): the tab keeps its client token, hence this state.
         return rx.redirect(url)
 
-    @rx.event
+    @requires(ANYONE)
     async def complete_login(self) -> EventSpec:
         """``on_load`` of the callback pages: check the callback, sign the user in."""
         pending = oauth.PendingLogin.from_dict(self._pending)

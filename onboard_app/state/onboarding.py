@@ -9,7 +9,7 @@ import reflex as rx
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
-from onboard_app.services import users
+from onboard_app.services import access, users
 from onboard_app.services.onboarding import (
     EXPERIENCE_LEVELS,
     MAX_BIO,
@@ -26,12 +26,13 @@ from onboard_app.services.onboarding import (
     previous_step,
     step_index,
 )
+from onboard_app.services.text import TextRefused, clean_text
 from onboard_app.services.topics import MAX_INTERESTS, TOPICS
 from onboard_app.state.session import (
     Events,
     SessionState,
     SessionUnavailable,
-    guarded_session,
+    requires,
     session_of,
 )
 
@@ -43,11 +44,6 @@ SAVE_FAILED = "We could not save your answers just now. Nothing was lost: try ag
 def _is_choice(value: object, options: dict[str, str]) -> bool:
     """Whether a (possibly crafted) argument is one of the offered options."""
     return isinstance(value, str) and value in options
-
-
-def _text(value: object, limit: int) -> str | None:
-    """A string argument capped at a sane length, or ``None`` for anything else."""
-    return value[: limit * 2] if isinstance(value, str) else None
 
 
 class AnswersForm(rx.State):
@@ -103,30 +99,33 @@ class AnswersForm(rx.State):
         """The chosen topics' labels."""
         return [TOPICS[slug] for slug in self.interests if slug in TOPICS]
 
-    @rx.event
+    def _draft_text(self, field: str, value: object, limit: int, multiline: bool) -> None:
+        """Keep typed text as the draft of ``field``, or say why it cannot be kept."""
+        text = clean_text(value, max_chars=limit, multiline=multiline, strip=False)
+        if isinstance(text, TextRefused):
+            self.errors = {**self.errors, field: text.message}
+            return
+        setattr(self, field, text[: limit * 2])
+        self.errors.pop(field, None)
+
+    @requires(access.SIGNED_IN)
     def set_display_name(self, value: str) -> None:
         """Draft the display name."""
-        text = _text(value, MAX_NAME)
-        if text is not None:
-            self.display_name = text
-            self.errors.pop("display_name", None)
+        self._draft_text("display_name", value, MAX_NAME, multiline=False)
 
-    @rx.event
+    @requires(access.SIGNED_IN)
     def set_role(self, value: str) -> None:
         """Draft the role."""
         if _is_choice(value, ROLES):
             self.role = value
             self.errors.pop("role", None)
 
-    @rx.event
+    @requires(access.SIGNED_IN)
     def set_bio(self, value: str) -> None:
         """Draft the bio."""
-        text = _text(value, MAX_BIO)
-        if text is not None:
-            self.bio = text
-            self.errors.pop("bio", None)
+        self._draft_text("bio", value, MAX_BIO, multiline=True)
 
-    @rx.event
+    @requires(access.SIGNED_IN)
     def toggle_interest(self, topic: str) -> None:
         """Select or unselect a topic."""
         if not isinstance(topic, str) or topic not in TOPICS:
@@ -140,21 +139,21 @@ class AnswersForm(rx.State):
             return
         self.errors.pop("interests", None)
 
-    @rx.event
+    @requires(access.SIGNED_IN)
     def set_experience_level(self, value: str) -> None:
         """Draft the experience level."""
         if _is_choice(value, EXPERIENCE_LEVELS):
             self.experience_level = value
             self.errors.pop("experience_level", None)
 
-    @rx.event
+    @requires(access.SIGNED_IN)
     def set_email_digest(self, value: str) -> None:
         """Draft the digest choice (``yes`` / ``no``)."""
         if _is_choice(value, {"yes": "", "no": ""}):
             self.email_digest = value
             self.errors.pop("email_digest", None)
 
-    @rx.event
+    @requires(access.SIGNED_IN)
     def set_theme(self, value: str) -> None:
         """Draft the theme."""
         if _is_choice(value, THEMES):
@@ -176,15 +175,14 @@ class AnswersForm(rx.State):
         self.loaded = True
 
     async def _open(self) -> Events:
-        """The guard, then the saved answers into the drafts (a page's ``on_load``)."""
-        session_state, session, refused = await guarded_session(self)
-        if session is None:
-            self.loaded = False
-            return refused
+        """The saved answers into the drafts (a page's ``on_load``, after the gate)."""
+        session_state, session = await session_of(self)
+        if session is None:  # not reached: the loaders require a session
+            return None
         try:
             answers = users.load_answers(session.user.id)
         except users.UserGone:
-            session_state._forget()
+            await session_state._forget()
             return rx.redirect(routes.LOGIN, replace=True)
         self._fill(answers, session.user.avatar_url)
         return None
@@ -203,14 +201,14 @@ class AnswersForm(rx.State):
 
     async def _save(self, step: Step, *, editing: bool) -> tuple[SessionState, bool]:
         """Validate and store one step's draft; re-mint the token if its claims changed."""
+        session_state = await self.get_state(SessionState)
         try:
-            session_state, session = await session_of(self)
+            session = (await session_of(self))[1]
         except SessionUnavailable:
             self.errors = {"form": SAVE_FAILED}
-            return await self.get_state(SessionState), False
+            return session_state, False
         if session is None:
             return session_state, False
-        self.saving = True
         try:
             user = users.save_step(session.user.id, step, self._submitted(step), editing=editing)
         except StepInputError as problem:
@@ -219,14 +217,12 @@ class AnswersForm(rx.State):
         except users.StepNotOpen:
             return session_state, False
         except users.UserGone:
-            session_state._forget()
+            await session_state._forget()
             return session_state, False
         except SQLAlchemyError:
             log.exception("saving step %s for user %s failed", step, session.user.id)
             self.errors = {"form": SAVE_FAILED}
             return session_state, False
-        finally:
-            self.saving = False
         self.errors = {}
         if step is Step.PREFERENCES:
             session_state.theme = self.theme
@@ -260,9 +256,16 @@ class OnboardingState(AnswersForm):
         step = parse_step(self.current_step)
         return STEP_TABLE[step].blurb if step in STEP_TABLE else ""
 
-    @rx.event
+    @requires(access.ONBOARDING)
     async def open_step(self) -> Events:
-        """``on_load`` of every wizard page: the guard, then the saved answers."""
+        """``on_load`` of every wizard page: the page's step if it is open, its answers."""
+        session = (await session_of(self))[1]
+        if session is None:  # not reached: the rule requires a session
+            return None
+        target = access.decide(self.router.url.path, session.user.onboarding_step)
+        if target is not None:
+            self.current_step = ""
+            return rx.redirect(target, replace=True)
         self.current_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
         return await self._open()
 
@@ -274,37 +277,34 @@ class OnboardingState(AnswersForm):
             if self.errors.get("form"):
                 return rx.toast.error(self.errors["form"])
             if not self.errors:
-                # Not open (crafted call, or another tab moved on): back to where the user is.
-                return rx.redirect(
-                    routes.onboarding(parse_step(session_state.reached_step) or Step.PROFILE),
-                    replace=True,
-                )
+                # Not open (another tab moved on): back to where the user is.
+                return rx.redirect(session_state._home(), replace=True)
             return None
         return rx.redirect(routes.onboarding(next_step(step)))
 
-    @rx.event
+    @requires(access.step_open(Step.PROFILE))
     async def submit_profile(self) -> Events:
         """Save the profile step and go to the next one."""
         return await self._submit(Step.PROFILE)
 
-    @rx.event
+    @requires(access.step_open(Step.INTERESTS))
     async def submit_interests(self) -> Events:
         """Save the interests step and go to the next one."""
         return await self._submit(Step.INTERESTS)
 
-    @rx.event
+    @requires(access.step_open(Step.PREFERENCES))
     async def submit_preferences(self) -> Events:
         """Save the preferences step and go to the review."""
         return await self._submit(Step.PREFERENCES)
 
-    @rx.event
+    @requires(access.ONBOARDING)
     def go_back(self) -> Events:
         """Open the previous step (drafts on this page are kept until reload)."""
         step = parse_step(self.current_step)
         before = previous_step(step) if step and step is not Step.COMPLETED else None
         return rx.redirect(routes.onboarding(before)) if before else None
 
-    @rx.event
+    @requires(access.ONBOARDING)
     async def finish_onboarding(self) -> Events:
         """Complete onboarding and re-mint the session token from the updated row.
 
@@ -315,9 +315,8 @@ class OnboardingState(AnswersForm):
             session_state, session = await session_of(self)
         except SessionUnavailable:
             return rx.toast.error(SAVE_FAILED)
-        if session is None:
-            return rx.redirect(routes.login_with_next(routes.onboarding(Step.REVIEW)), replace=True)
-        self.saving = True
+        if session is None:  # not reached: the rule requires a session
+            return None
         try:
             result = users.complete_onboarding(session.user.id)
         except users.StepsMissing as missing:
@@ -328,13 +327,11 @@ class OnboardingState(AnswersForm):
                 rx.redirect(routes.onboarding(first), replace=True),
             ]
         except users.UserGone:
-            session_state._forget()
+            await session_state._forget()
             return rx.redirect(routes.LOGIN, replace=True)
         except SQLAlchemyError:
             log.exception("finishing onboarding for user %s failed", session.user.id)
             return rx.toast.error(SAVE_FAILED)
-        finally:
-            self.saving = False
         session_state._remint_from(session, result.user)
         if result.transitioned:
             log.info("user %s completed onboarding", session.user.id)

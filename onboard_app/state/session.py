@@ -1,23 +1,38 @@
-"""The one shared State that holds the session JWT, and the page guard.
+"""The one shared State that holds the session JWT, and the gate every event passes.
 
 The token lives in ``localStorage`` (kept across reloads, shared and synced by every tab of
-the browser). The client can overwrite it at any moment, so nothing here trusts it:
-every handler that touches user data calls :meth:`SessionState._current_session`, which
-verifies the token and checks it against the database. Identity is never taken from an
-event argument.
+the browser). The client can overwrite it at any moment, so nothing here trusts it.
+
+Every public event handler of the app declares an access rule with :func:`requires`
+(rules are in :mod:`onboard_app.services.access`). :class:`AccessGate`, a Reflex
+middleware, runs before every event: it verifies the token of *this connection* against
+the database, checks the handler's rule, and either lets the body run (the verified
+session is then available through :func:`session_of`) or answers with a redirect and
+nothing else. A handler without a declared rule, including Reflex's generic ``setvar``,
+never runs. The router path plays no part in the decision.
+
+User data is kept only for the connection whose token was verified: a websocket that
+(re)connects hydrates from a state with every user var reset, and a state reached from
+another connection (a leaked client token) is wiped before anything runs.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 from reflex.event import EventSpec
+from reflex.state import BaseState, State
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.models import User
 from onboard_app.services import access
+from onboard_app.services.access import Rule
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import (
     Authenticated,
@@ -28,15 +43,45 @@ from onboard_app.services.sessions import (
 )
 from onboard_app.services.tokens import Rejection, TokenRejected
 
+if TYPE_CHECKING:
+    from reflex.app import App
+    from reflex_base.event import Event, EventHandler
+
 log = logging.getLogger("onboard.session")
 
 TOKEN_STORAGE_NAME = "onboard_session"  # noqa: S105 (a storage key name, not a secret)
 SESSION_EXPIRED_MESSAGE = "Your session has expired. Please log in again."
 OUTAGE_MESSAGE = "We cannot reach our database right now. Nothing was lost: try again in a moment."
 
-
 #: What a handler may return to the browser: nothing, one event, or several.
 Events = EventSpec | list[EventSpec] | None
+
+RULE_ATTRIBUTE = "__onboard_access_rule__"
+
+
+def requires(rule: Rule) -> Callable[[Callable[..., Any]], Any]:
+    """Declare an event handler and what it requires of the verified session.
+
+    Use instead of ``@rx.event``: the handler is registered with Reflex and :class:`AccessGate`
+    checks ``rule`` before its body runs.
+
+    Args:
+        rule: One of the rules of :mod:`onboard_app.services.access`.
+
+    Returns:
+        The decorator.
+    """
+
+    def declare(fn: Callable[..., Any]) -> Any:
+        setattr(fn, RULE_ATTRIBUTE, rule)
+        return rx.event(fn)
+
+    return declare
+
+
+def rule_of(handler: EventHandler) -> Rule | None:
+    """The rule a handler declared, or ``None`` (it then never runs)."""
+    return getattr(handler.fn, RULE_ATTRIBUTE, None)
 
 
 class SessionUnavailable(Exception):
@@ -45,6 +90,15 @@ class SessionUnavailable(Exception):
     Distinct from "not signed in": the token is kept, nothing is cleared, and the user is
     told to retry instead of being sent to the login page.
     """
+
+
+class _Outage:
+    """Marker: the session could not be checked for this event."""
+
+
+_OUTAGE = _Outage()
+#: The verified session of the event being processed (set by the gate, read by handlers).
+_VERIFIED: ContextVar[Authenticated | _Outage | None] = ContextVar("onboard_session", default=None)
 
 
 class SessionState(rx.State):
@@ -58,6 +112,8 @@ class SessionState(rx.State):
     reached_step: str = ""
     theme: str = "system"
     _expired: bool = False
+    #: The websocket session (sid) whose client storage the token came from.
+    _connection: str = ""
 
     @rx.var
     def session_lost(self) -> bool:
@@ -70,25 +126,28 @@ class SessionState(rx.State):
         words = (self.user_name or self.user_email or "?").split()
         return "".join(word[0] for word in words[:2]).upper()
 
-    def _current_session(self) -> Authenticated | None:
-        """Verify the stored token against the database; heal or clear it.
+    async def _verify(self) -> Authenticated | None:
+        """Verify the stored token against the database; heal it, or clear every user var.
 
         Returns:
-            The session, or ``None`` (and the UI is reset to signed out).
+            The session, or ``None``.
 
         Raises:
             SessionUnavailable: The database did not answer (nothing is cleared).
         """
+        if not isinstance(self.token, str) or not self.token:
+            if self.token != "":  # garbage from storage: nobody, and clean
+                await self._forget()
+            return None
         try:
             result = authenticate(self.token)
         except SQLAlchemyError as exc:
             log.exception("session check failed: database unavailable")
             raise SessionUnavailable from exc
         if isinstance(result, TokenRejected):
-            if self.token:
-                log.info("session rejected: %s", result.reason)
+            log.info("session rejected: %s", result.reason)
             self._expired = result.reason in (Rejection.EXPIRED, Rejection.SESSION_EXPIRED)
-            self._forget()
+            await self._forget()
             return None
         self._expired = False
         if result.reminted:
@@ -107,6 +166,7 @@ class SessionState(rx.State):
             user: The user row it was minted from.
         """
         self.token = token
+        self._connection = self.router.session.session_id
         self._show(user)
 
     def _remint_from(self, session: Authenticated, user: User) -> None:
@@ -128,47 +188,37 @@ class SessionState(rx.State):
         if isinstance(user, SessionUser):
             self.theme = user.theme
 
-    def _forget(self) -> None:
+    async def _forget(self) -> None:
+        """Sign this tab out: drop the token and every user var of every state."""
         self.token = ""
-        self.signed_in = False
-        self.user_name = self.user_email = self.user_avatar = self.reached_step = ""
-        self.theme = "system"
-
-    def _page_redirect(self, session: Authenticated | None) -> Events:
-        """The guard's verdict for the current page.
-
-        Args:
-            session: The verified session, or ``None``.
-
-        Returns:
-            A redirect (with a notice when an expired session is the reason), or ``None``
-            if the visitor may stay.
-        """
-        url = self.router.url
-        reached = session.user.onboarding_step if session else None
-        target = access.decide(url.path, reached, url.query_parameters.get("next"))
-        if not target:
-            return None
-        redirect = rx.redirect(target, replace=True)
-        if session is None and self._expired:
-            self._expired = False
-            return [redirect, rx.toast.info(SESSION_EXPIRED_MESSAGE)]
-        return redirect
+        await clear_user_data(self)
 
     def _home(self) -> str:
         """Where the signed-in user belongs (their onboarding step, or explore)."""
         return access.home_for(parse_step(self.reached_step) or Step.PROFILE)
 
-    @rx.event
-    def guard(self) -> Events:
-        """``on_load`` of pages that need nothing but the guard."""
+    @requires(access.ANYONE)
+    async def guard(self) -> Events:
+        """``on_load`` of pages that need nothing but the guard (home, login, signup)."""
         try:
-            return self._page_redirect(self._current_session())
+            session = verified_session()
         except SessionUnavailable:
             return rx.toast.error(OUTAGE_MESSAGE)
+        url = self.router.url
+        reached = session.user.onboarding_step if session else None
+        target = access.decide(url.path, reached, url.query_parameters.get("next"))
+        if not target:
+            return None
+        return self._with_expiry_notice(rx.redirect(target, replace=True))
 
-    @rx.event
-    def log_out(self) -> list[EventSpec]:
+    def _with_expiry_notice(self, redirect: EventSpec) -> Events:
+        if self._expired and not self.signed_in:
+            self._expired = False
+            return [redirect, rx.toast.info(SESSION_EXPIRED_MESSAGE)]
+        return redirect
+
+    @requires(access.ANYONE)
+    async def log_out(self) -> list[EventSpec]:
         """End the session everywhere: bump the token version, clear every tab."""
         try:
             ended = end_session(self.token)
@@ -176,41 +226,210 @@ class SessionState(rx.State):
             # Logging out must not fail: this browser forgets the token either way.
             log.exception("logout could not revoke the token: database unavailable")
             ended = False
-        self._forget()
+        await self._forget()
         events = [rx.redirect(routes.LOGIN, replace=True)]
         if ended:
             events.append(rx.toast.info("You are logged out."))
         return events
 
 
-async def guarded_session(state: rx.State) -> tuple[SessionState, Authenticated | None, Events]:
-    """The page guard for a page's ``on_load``: the session, or what to answer instead.
-
-    Args:
-        state: The calling state.
+def verified_session() -> Authenticated | None:
+    """The session the gate verified for the event being processed.
 
     Returns:
-        The session state, the session (``None`` when the page must not load), and the
-        events to return when it must not (a redirect, or a message during an outage).
+        The session, or ``None`` when the caller is not signed in.
+
+    Raises:
+        SessionUnavailable: The database did not answer when the gate checked.
     """
-    try:
-        session_state, session = await session_of(state)
-    except SessionUnavailable:
-        return await state.get_state(SessionState), None, rx.toast.error(OUTAGE_MESSAGE)
-    redirect = session_state._page_redirect(session)
-    if redirect is not None or session is None:
-        return session_state, None, redirect
-    return session_state, session, None
+    value = _VERIFIED.get()
+    if isinstance(value, _Outage):
+        raise SessionUnavailable
+    return value
 
 
-async def session_of(state: rx.State) -> tuple[SessionState, Authenticated | None]:
-    """The shared session state and its verified session, from any other state.
+async def session_of(state: BaseState) -> tuple[SessionState, Authenticated | None]:
+    """The shared session state and the verified session of this event, from any state.
 
     Args:
         state: The calling state.
 
     Returns:
         The session state and the session (``None`` when not authenticated).
+
+    Raises:
+        SessionUnavailable: The database did not answer when the gate checked.
     """
+    return await state.get_state(SessionState), verified_session()
+
+
+# --- user data ------------------------------------------------------------------------------
+
+
+def app_states() -> list[type[BaseState]]:
+    """Every State class of this app, from Reflex's own state tree."""
+    found: list[type[BaseState]] = []
+    pending: list[type[BaseState]] = [State]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.startswith("onboard_app."):
+            found.append(cls)
+        pending.extend(cls.get_substates())
+    return found
+
+
+async def clear_user_data(state: BaseState) -> None:
+    """Reset every var the browser can see, in every state of the app, to its default.
+
+    Backend-only vars (``_``-prefixed: a pending OAuth login, say) are kept: they never
+    reach the browser. Client storage is left to the caller (logout clears the token).
+
+    Args:
+        state: Any state of the tab's tree.
+    """
+    for cls in app_states():
+        instance = await state.get_state(cls)
+        for name, field in cls.get_fields().items():
+            if (
+                name in cls.base_vars
+                and getattr(field, "_owner", cls) is cls
+                and not cls._is_client_storage(name)
+            ):
+                setattr(instance, name, field.default_value())
+
+
+# --- the gate -------------------------------------------------------------------------------
+
+#: Reflex's own handlers (hydration, client storage, page loads, error reports) and what
+#: they require. Everything else on Reflex's states (``setvar`` ...) is refused.
+REFLEX_HANDLERS: dict[str, Rule] = {
+    "hydrate": access.ANYONE,
+    "hydrate_and_load": access.ANYONE,
+    "set_is_hydrated": access.ANYONE,
+    "update_vars_internal": access.ANYONE,
+    "on_load_internal": access.ANYONE,
+    "handle_frontend_exception": access.ANYONE,
+}
+_HYDRATE_EVENTS = frozenset(("hydrate", "hydrate_and_load"))
+
+
+def declared_rule(cls: type[BaseState], name: str) -> Rule | None:
+    """The rule of handler ``name`` of state ``cls`` (``None``: undeclared, never runs).
+
+    Args:
+        cls: The state that owns the handler.
+        name: The handler's name.
+
+    Returns:
+        The rule, or ``None``.
+    """
+    if not cls.__module__.startswith("onboard_app."):
+        return REFLEX_HANDLERS.get(name)
+    handler = cls.event_handlers.get(name)
+    return rule_of(handler) if handler is not None else None
+
+
+class _RefusalLog:
+    """Refused calls are logged, at most a few per minute per reason (junk stays bounded)."""
+
+    def __init__(self, per_minute: int = 20) -> None:
+        self._per_minute = per_minute
+        self._window = 0
+        self._counts: dict[str, int] = {}
+
+    def note(self, reason: str, handler: str) -> None:
+        window = int(time.monotonic() // 60)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        count = self._counts[reason] = self._counts.get(reason, 0) + 1
+        if count <= self._per_minute:
+            log.info("event refused (%s): %s", reason, handler)
+        elif count == self._per_minute + 1:
+            log.info("event refused (%s): further refusals this minute not logged", reason)
+
+
+_refusals = _RefusalLog()
+
+
+async def admit(state: BaseState, cls: type[BaseState], name: str) -> Events | None:
+    """The one check before every event: this connection's session against the rule.
+
+    Sets the verified session for :func:`session_of`. The router path is not consulted.
+
+    Args:
+        state: The tab's state tree (any state of it).
+        cls: The state whose handler is called.
+        name: The handler's name.
+
+    Returns:
+        ``None`` if the handler may run; otherwise what to answer instead (possibly
+        nothing at all).
+    """
+    _VERIFIED.set(None)
     session_state = await state.get_state(SessionState)
-    return session_state, session_state._current_session()
+    connection = session_state.router.session.session_id
+    if name in _HYDRATE_EVENTS and not cls.__module__.startswith("onboard_app."):
+        # A (re)connect: nothing of an earlier connection reaches this one. The token in
+        # the tab's storage arrives with this very event.
+        await clear_user_data(session_state)
+        session_state._connection = connection
+        return None
+    if session_state._connection != connection:
+        # The state was reached from another connection than the one whose storage gave
+        # it its token (a leaked or replayed client token): start from nothing.
+        session_state.token = ""
+        await clear_user_data(session_state)
+        session_state._connection = connection
+    rule = declared_rule(cls, name)
+    if rule is None or rule.closed:
+        _refusals.note("undeclared" if rule is None else "closed", f"{cls.__name__}.{name}")
+        return []
+    if not cls.__module__.startswith("onboard_app."):
+        return None
+    try:
+        session = await session_state._verify()
+    except SessionUnavailable:
+        _VERIFIED.set(_OUTAGE)
+        if rule.signed_in:
+            return rx.toast.error(OUTAGE_MESSAGE)
+        return None
+    _VERIFIED.set(session)
+    reached = session.user.onboarding_step if session else None
+    if access.permits(rule, reached):
+        return None
+    _refusals.note(rule.name, f"{cls.__name__}.{name}")
+    wanted = routes.onboarding(rule.step) if rule.step else session_state.router.url.path
+    target = access.refused_target(reached, wanted)
+    return session_state._with_expiry_notice(rx.redirect(target, replace=True))
+
+
+class AccessGate(rx.Middleware):
+    """Reflex middleware: :func:`admit` before every event; a refusal ends the event."""
+
+    async def preprocess(self, app: App, state: BaseState, event: Event) -> Any:
+        """Check the event's handler against its rule; answer a refusal ourselves.
+
+        Args:
+            app: The app.
+            state: The tab's state tree.
+            event: The incoming event.
+
+        Returns:
+            ``None`` to let the handler run, or an empty update when it was refused.
+        """
+        from reflex.state import StateUpdate
+        from reflex_base.event.processor.base_state_processor import chain_updates
+        from reflex_base.registry import RegistrationContext
+
+        registered = RegistrationContext.get().event_handlers.get(event.name)
+        if registered is None:
+            return None
+        cls = registered.states[0]
+        name = event.name.rpartition(".")[2]
+        refusal = await admit(state, cls, name)
+        if refusal is None:
+            return None
+        await chain_updates(
+            refusal, handler_name="AccessGate.refuse", root_state=state._get_root_state()
+        )
+        return StateUpdate()

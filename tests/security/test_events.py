@@ -179,7 +179,7 @@ def test_private_looking_methods_cannot_be_called_by_name(cls: type[BaseState]) 
 
 def test_the_methods_that_grant_a_session_are_private() -> None:
     must_be_private = {
-        SessionState: {"_adopt", "_forget", "_current_session", "_remint_from", "_show"},
+        SessionState: {"_adopt", "_forget", "_verify", "_remint_from", "_show"},
         OnboardingState: {"_save", "_submit", "_fill", "_submitted"},
     }
     for cls, names in must_be_private.items():

@@ -114,6 +114,7 @@ async def test_token_of_a_deleted_user_signs_out_and_writes_nothing(app_db: Sett
     await other.call(OnboardingState.set_role, "developer")
     events = await other.call(OnboardingState.submit_profile)
     assert redirects(events) == ["/login?next=/onboarding/profile"]
+    other.navigate("/onboarding/review")  # Finish is pressed on the review page
     assert redirects(await other.call(OnboardingState.finish_onboarding)) == [
         "/login?next=/onboarding/review"
     ]

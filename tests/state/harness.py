@@ -1,19 +1,24 @@
 """Run Reflex event handlers in-process, the way a (possibly modified) client would call them.
 
-A handler is called through its raw function with exactly the arguments a crafted
-websocket message could carry; the returned events are flattened so tests can assert on
-redirects and toasts. The state tree is Reflex's own (root ``State`` with every substate).
+A handler is called as the event processor calls it: first the app's access gate
+(:func:`onboard_app.state.session.admit`, the function the middleware runs), then, if
+admitted, its raw function with exactly the arguments a crafted websocket message could
+carry. The returned events are flattened so tests can assert on redirects and toasts. The
+state tree is Reflex's own (root ``State`` with every substate).
 """
 
 from __future__ import annotations
 
 import inspect
+import secrets
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from reflex.istate.data import RouterData
 from reflex.state import BaseState, State
 from reflex_base.event import EventHandler, EventSpec
+
+from onboard_app.state.session import SessionState, admit
 
 S = TypeVar("S", bound=BaseState)
 
@@ -24,7 +29,12 @@ class Client:
     def __init__(self, ip: str = "203.0.113.7") -> None:
         self.root = State(_reflex_internal_init=True)
         self.ip = ip
+        #: The websocket session: a new one is a reconnect (``reconnect``).
+        self.sid = secrets.token_hex(8)
         self.navigate("/")
+        # The tab has connected and hydrated: what its storage vars hold (tests set the
+        # token directly) is what this connection's browser sent.
+        self.state(SessionState)._connection = self.sid
 
     def state(self, cls: type[S]) -> S:
         """The instance of a substate in this tab's tree."""
@@ -41,12 +51,22 @@ class Client:
                 "asPath": path + (f"?{qs}" if qs else ""),
                 "headers": {"origin": "http://localhost:3000"},
                 "ip": self.ip,
+                "sid": self.sid,
             }
         )
+
+    def reconnect(self) -> None:
+        """Use a new websocket connection with the same client token (and the same URL)."""
+        self.sid = secrets.token_hex(8)
+        self.navigate(self.root.router.url.path)
 
     async def call(self, handler: EventHandler, *args: Any, **kwargs: Any) -> list[Any]:
         """Run a handler with any arguments and return the events it produced."""
         cls = _owner(handler)
+        name = next(n for n, h in cls.event_handlers.items() if h.fn is handler.fn)
+        refusal = await admit(self.root, cls, name)
+        if refusal is not None:
+            return _flatten(refusal)
         result = handler.fn(self.state(cls), *args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
