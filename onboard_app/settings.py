@@ -26,6 +26,8 @@ KEY_HELP = (
     'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))" '
     "and set it as ONBOARD_SIGNING_KEY"
 )
+#: How the app can authenticate itself at an OIDC token endpoint, in its order of preference.
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 SMTP_HELP = (
     "set ONBOARD_SMTP_URL to smtp+starttls://user:password@host:587, "
     "smtps://user:password@host:465 or smtp://host:25 (user and password URL-encoded)"
@@ -73,6 +75,8 @@ class OAuthClientSettings:
         issuer: The OIDC issuer whose discovery document is used.
         scope: Requested scopes.
         timeout: Seconds to wait for the provider on each back-channel request.
+        token_auth_method: How the client authenticates at the OIDC token endpoint (one of
+            :data:`TOKEN_AUTH_METHODS`); ``None`` picks it from the discovery document.
     """
 
     name: str
@@ -85,6 +89,7 @@ class OAuthClientSettings:
     issuer: str | None = None
     scope: str = ""
     timeout: float = 10.0
+    token_auth_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,8 +324,19 @@ def _oauth(env: Mapping[str, str]) -> tuple[OAuthClientSettings | None, OAuthCli
             scope="read:user user:email",
             timeout=_float(env, "OAUTH_TIMEOUT", 10.0),
         )
+    token_auth_method = (env.get(PREFIX + "OIDC_TOKEN_AUTH_METHOD") or "").strip() or None
+    if token_auth_method is not None and token_auth_method not in TOKEN_AUTH_METHODS:
+        raise SettingsError(
+            f"{PREFIX}OIDC_TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post, "
+            f"got {token_auth_method!r}"
+        )
     oidc = None
     if env.get(PREFIX + "OIDC_ISSUER") and env.get(PREFIX + "OIDC_CLIENT_ID"):
+        if token_auth_method is not None and not env.get(PREFIX + "OIDC_CLIENT_SECRET"):
+            raise SettingsError(
+                f"{PREFIX}OIDC_TOKEN_AUTH_METHOD={token_auth_method} needs "
+                f"{PREFIX}OIDC_CLIENT_SECRET (a client without a secret sends none)"
+            )
         oidc = OAuthClientSettings(
             name="oidc",
             label=env.get(PREFIX + "OIDC_LABEL", "Sign in with OpenID Connect"),
@@ -329,6 +345,7 @@ def _oauth(env: Mapping[str, str]) -> tuple[OAuthClientSettings | None, OAuthCli
             issuer=env[PREFIX + "OIDC_ISSUER"].rstrip("/"),
             scope=env.get(PREFIX + "OIDC_SCOPE", "openid email profile"),
             timeout=_float(env, "OAUTH_TIMEOUT", 10.0),
+            token_auth_method=token_auth_method,
         )
     return github, oidc
 

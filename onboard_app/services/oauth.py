@@ -9,9 +9,13 @@ What is checked, in order, on the callback (RFC 9700, OpenID Connect Core 3.1.3.
 * the pending login exists and is used once (the caller drops it before calling
   :func:`complete`), the returned ``state`` matches it, and it is at most
   :data:`PENDING_TTL` seconds old;
+* OIDC: the response's ``iss`` (RFC 9207) is the issuer; it must be there when the
+  discovery document advertises ``authorization_response_iss_parameter_supported``;
 * ``error=`` from the provider, then the ``code``;
 * the code is exchanged at the token endpoint with the PKCE verifier and the constant
-  callback URL; every network call has the configured timeout and runs on the event loop
+  callback URL, the client authenticated as configured (OIDC:
+  ``ONBOARD_OIDC_TOKEN_AUTH_METHOD``, else the first method of the discovery document we
+  support); every network call has the configured timeout and runs on the event loop
   (authlib's async httpx client);
 * GitHub: the numeric user id, the verified primary address of ``/user/emails``;
 * OIDC: the ID token's signature against the provider's JWKS, ``iss``, ``aud``/``azp``,
@@ -47,7 +51,7 @@ from onboard_app.services.users import (
     find_user_by_identity,
     normalise_email,
 )
-from onboard_app.settings import OAuthClientSettings, Settings
+from onboard_app.settings import TOKEN_AUTH_METHODS, OAuthClientSettings, Settings
 
 try:  # authlib uses httpx2 when installed and falls back to httpx: catch what it raises.
     import httpx2 as _http  # type: ignore[import-not-found]
@@ -71,6 +75,8 @@ MESSAGES: Final[dict[str, str]] = {
     "state_mismatch": "We could not verify this sign-in. Please try again.",
     "state_missing": "This sign-in link has expired or was already used. Please try again.",
     "expired": "The sign-in took too long. Please try again.",
+    "issuer_mismatch": "We could not verify which provider answered this sign-in. "
+    "Please try again.",
     "provider_error": "The sign-in was cancelled or refused by the provider.",
     "missing_code": "The provider did not complete the sign-in. Please try again.",
     "token_error": "The provider did not accept the sign-in. Please try again.",
@@ -369,13 +375,13 @@ def _param(query: Mapping[str, Any], name: str) -> str | None:
     return value[:MAX_PARAM]
 
 
-def _check_callback(
+def _check_state(
     provider: OAuthClientSettings,
     pending: PendingLogin | None,
     query: Mapping[str, Any],
     now: float,
-) -> str:
-    """Check the callback against the pending login; return the authorization code."""
+) -> PendingLogin:
+    """Check the callback's ``state`` against the pending login; return that login."""
     returned_state = _param(query, "state")
     if pending is None or returned_state is None:
         raise OAuthError("state_missing")
@@ -385,6 +391,22 @@ def _check_callback(
         raise OAuthError("state_mismatch")
     if not 0 <= now - pending.created_at <= PENDING_TTL:
         raise OAuthError("expired")
+    return pending
+
+
+def _check_issuer(query: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+    """RFC 9207: the response names the issuer we sent the user to (mix-up defence)."""
+    returned = _param(query, "iss")
+    advertised = document.get("authorization_response_iss_parameter_supported") in (True, "true")
+    if returned is None and not advertised:
+        return
+    if returned != document["issuer"]:
+        log.warning("oidc authorization response without the issuer %s", document["issuer"])
+        raise OAuthError("issuer_mismatch")
+
+
+def _check_response(query: Mapping[str, Any]) -> str:
+    """Refuse an error response; return the authorization code."""
     if _param(query, "error") is not None:
         raise OAuthError("provider_error")
     code = _param(query, "code")
@@ -437,11 +459,13 @@ async def complete(
 
     """
     now = time.time() if now is None else now
-    code = _check_callback(provider, pending, callback_query, now)
-    assert pending is not None
+    pending = _check_state(provider, pending, callback_query, now)
     if provider.name == "oidc":
-        return await _complete_oidc(provider, pending, code, callback_url, now)
-    return await _complete_github(provider, pending, code, callback_url)
+        discovery = await _discover(provider, now)
+        _check_issuer(callback_query, discovery.document)
+        code = _check_response(callback_query)
+        return await _complete_oidc(provider, discovery, pending, code, callback_url, now)
+    return await _complete_github(provider, pending, _check_response(callback_query), callback_url)
 
 
 def _text(value: object, limit: int) -> str:
@@ -503,26 +527,26 @@ async def _authorized_json(client: AsyncOAuth2Client, url: str, headers: dict[st
 
 
 def _token_auth_method(provider: OAuthClientSettings, document: Mapping[str, Any]) -> str:
+    """The configured method, else the provider's first one we support, else Basic."""
     if not provider.client_secret:
-        return "none"
+        return "none"  # a public client: PKCE only
+    if provider.token_auth_method:
+        return provider.token_auth_method
     supported = document.get("token_endpoint_auth_methods_supported")
-    if (
-        isinstance(supported, list)
-        and "client_secret_post" in supported
-        and "client_secret_basic" not in supported
-    ):
-        return "client_secret_post"
+    for method in supported if isinstance(supported, list) else []:
+        if method in TOKEN_AUTH_METHODS:
+            return str(method)
     return "client_secret_basic"  # the default of OpenID Connect Discovery
 
 
 async def _complete_oidc(
     provider: OAuthClientSettings,
+    discovery: _Discovery,
     pending: PendingLogin,
     code: str,
     callback_url: str,
     now: float,
 ) -> ExternalIdentity:
-    discovery = await _discover(provider, now)
     document = discovery.document
     async with _oauth_client(
         provider, callback_url, token_endpoint_auth_method=_token_auth_method(provider, document)

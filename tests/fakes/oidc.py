@@ -14,7 +14,16 @@ what the next logins get, through a control endpoint the script adds:
 * ``kid``: a key id the JWKS does not have;
 * ``tamper``: ``"payload"`` (payload edited after signing) or ``"alg_none"`` (unsigned);
 * ``token_status``: an HTTP status for the token endpoint (e.g. 500);
-* ``userinfo``: the body of the UserInfo endpoint.
+* ``userinfo``: the body of the UserInfo endpoint;
+* ``discovery``: fields merged into the discovery document (the mock's own document moves
+  to ``/__test__/mock-discovery`` so that the script can serve the merged one);
+* ``callback_params``: query parameters set on the redirect back to the client (an ``iss``
+  per RFC 9207, a changed ``code``);
+* ``require_auth_method``: answer ``401 invalid_client`` to a token request that does not
+  authenticate the client this way (``client_secret_basic``, ``client_secret_post``, ``none``).
+
+:meth:`OidcProvider.token_requests` tells how each token request authenticated the client,
+as seen on the wire.
 """
 
 from __future__ import annotations
@@ -40,15 +49,52 @@ const port = Number(process.env.OIDC_MOCK_PORT);
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const unb64 = (text) => JSON.parse(Buffer.from(text, "base64url").toString());
 
+// How a token request authenticated the client: RFC 6749 2.3.1 (Basic: form-encoded
+// id and secret, base64) or the form body.
+const clientAuth = (req) => {
+  const header = req.headers.authorization || "";
+  if (header.toLowerCase().startsWith("basic ")) {
+    const decoded = Buffer.from(header.slice(6), "base64").toString();
+    const colon = decoded.indexOf(":");
+    const part = (text) => decodeURIComponent(text.replace(/\+/g, " "));
+    return {
+      method: "client_secret_basic",
+      client_id: part(decoded.slice(0, colon)),
+      client_secret: part(decoded.slice(colon + 1)),
+      secret_in_body: "client_secret" in req.body,
+    };
+  }
+  return {
+    method: "client_secret" in req.body ? "client_secret_post" : "none",
+    client_id: req.body.client_id ?? null,
+    client_secret: req.body.client_secret ?? null,
+    secret_in_body: "client_secret" in req.body,
+  };
+};
+
 (async () => {
-  const server = new OAuth2Server();
+  const server = new OAuth2Server(undefined, undefined, {
+    endpoints: { wellKnownDocument: "/__test__/mock-discovery" },
+  });
   await server.issuer.keys.generate("RS256");
   server.issuer.url = `http://127.0.0.1:${port}`;
   let config = {};
+  let tokenRequests = [];
   const app = server.service.requestHandler;
   app.post("/__test__/config", (req, res) => {
     config = req.body || {};
+    tokenRequests = [];
     res.json({ ok: true });
+  });
+  app.get("/__test__/token-requests", (_req, res) => res.json(tokenRequests));
+  app.get("/.well-known/openid-configuration", (req, res) => {
+    const document = server.service.openidConfigurationHandler(req, { json: (body) => body });
+    res.json({ ...document, ...(config.discovery || {}) });
+  });
+  server.service.on("beforeAuthorizeRedirect", ({ url }) => {
+    for (const [name, value] of Object.entries(config.callback_params || {})) {
+      url.searchParams.set(name, value);
+    }
   });
   // Access tokens carry a scope; ID tokens do not.
   server.service.on("beforeTokenSigning", (token) => {
@@ -57,7 +103,14 @@ const unb64 = (text) => JSON.parse(Buffer.from(text, "base64url").toString());
     for (const name of config.remove_claims || []) delete token.payload[name];
     if (config.kid) token.header.kid = config.kid;
   });
-  server.service.on("beforeResponse", (response) => {
+  server.service.on("beforeResponse", (response, req) => {
+    const auth = clientAuth(req);
+    tokenRequests.push(auth);
+    if (config.require_auth_method && auth.method !== config.require_auth_method) {
+      response.statusCode = 401;
+      response.body = { error: "invalid_client" };
+      return;
+    }
     if (config.token_status) {
       response.statusCode = config.token_status;
       response.body = { error: "server_error" };
@@ -124,6 +177,18 @@ class OidcProvider:
     def reset(self) -> None:
         """Back to the mock's defaults (``sub`` ``johndoe``, no email)."""
         self.configure()
+
+    def token_requests(self) -> list[dict[str, Any]]:
+        """How each token request since the last :meth:`configure` authenticated the client.
+
+        Returns:
+            One dict per request: ``method`` (``client_secret_basic``,
+            ``client_secret_post`` or ``none``), ``client_id``, ``client_secret`` and
+            ``secret_in_body``.
+        """
+        with urllib.request.urlopen(self.issuer + "/__test__/token-requests", timeout=5) as got:
+            requests: list[dict[str, Any]] = json.load(got)
+        return requests
 
     def app_env(self, label: str = "Sign in with Acme ID") -> dict[str, str]:
         """The ``ONBOARD_OIDC_*`` variables that point the app at this provider."""

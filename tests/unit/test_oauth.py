@@ -34,7 +34,13 @@ from onboard_app.services.oauth import (
     sign_in_external,
 )
 from onboard_app.services.users import create_local_user
-from onboard_app.settings import OAuthClientSettings, Settings
+from onboard_app.settings import (
+    TOKEN_AUTH_METHODS,
+    OAuthClientSettings,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from tests.fakes.github import GitHubFake, GitHubUser
 from tests.fakes.oidc import OidcProvider, start_oidc_provider
 
@@ -562,6 +568,169 @@ def test_oidc_state_checks_apply(oidc: OidcProvider) -> None:
         == "state_mismatch"
     )
     assert error_code(lambda: finish(settings, None, query, OIDC_CALLBACK)) == "state_missing"
+
+
+# --- OpenID Connect: the issuer of the authorization response (RFC 9207) -------------------
+
+ISS_ADVERTISED = {"authorization_response_iss_parameter_supported": True}
+
+
+@pytest.mark.parametrize(
+    ("discovery", "iss"),
+    [({}, None), ({}, "{issuer}"), (ISS_ADVERTISED, "{issuer}")],
+    ids=["not-advertised-absent", "not-advertised-right", "advertised-right"],
+)
+def test_oidc_response_with_the_issuer_or_none_unadvertised_signs_in(
+    oidc: OidcProvider, discovery: dict[str, Any], iss: str | None
+) -> None:
+    params = {} if iss is None else {"iss": iss.format(issuer=oidc.issuer)}
+    oidc.configure(discovery=discovery, callback_params=params)
+    settings = oidc_settings(oidc)
+    url, pending = start(settings, OIDC_CALLBACK)
+    query = browser_visit(url)
+    assert query.get("iss") == params.get("iss")
+    assert finish(settings, pending, query, OIDC_CALLBACK).oidc_issuer == oidc.issuer
+    assert len(oidc.token_requests()) == 1
+
+
+@pytest.mark.parametrize(
+    ("discovery", "iss"),
+    [
+        (ISS_ADVERTISED, None),
+        ({}, "http://evil.example.com"),
+        (ISS_ADVERTISED, "http://evil.example.com"),
+        ({}, "{issuer}/"),
+        (ISS_ADVERTISED, "{issuer}/"),
+        ({"authorization_response_iss_parameter_supported": "true"}, None),
+    ],
+    ids=[
+        "advertised-missing",
+        "wrong",
+        "advertised-wrong",
+        "trailing-slash",
+        "advertised-trailing-slash",
+        "advertised-as-string-missing",
+    ],
+)
+def test_oidc_response_from_another_issuer_is_refused_before_the_code_is_redeemed(
+    oidc: OidcProvider, app_db: Settings, discovery: dict[str, Any], iss: str | None
+) -> None:
+    params = {} if iss is None else {"iss": iss.format(issuer=oidc.issuer)}
+    oidc.configure(discovery=discovery, callback_params=params)
+    settings = oidc_settings(oidc)
+    url, pending = start(settings, OIDC_CALLBACK)
+    query = browser_visit(url)
+    assert "code" in query and query.get("iss") == params.get("iss")
+    with pytest.raises(OAuthError) as caught:
+        finish(settings, pending, query, OIDC_CALLBACK)
+    assert caught.value.code == "issuer_mismatch"
+    assert message_for("issuer_mismatch") == (
+        "We could not verify which provider answered this sign-in. Please try again."
+    )
+    assert oidc.token_requests() == [] and user_rows(app_db) == []
+
+
+# --- OpenID Connect: how the client authenticates at the token endpoint ----------------------
+
+
+@pytest.mark.parametrize(
+    ("advertised", "configured", "expected"),
+    [
+        (None, None, "client_secret_basic"),
+        (["client_secret_post", "client_secret_basic"], None, "client_secret_post"),
+        (
+            ["private_key_jwt", "client_secret_basic", "client_secret_post"],
+            None,
+            "client_secret_basic",
+        ),
+        (["private_key_jwt", "tls_client_auth"], None, "client_secret_basic"),
+        (["client_secret_basic"], "client_secret_post", "client_secret_post"),
+        (["client_secret_post"], "client_secret_basic", "client_secret_basic"),
+    ],
+    ids=[
+        "mock-lists-only-none",
+        "post-listed-first",
+        "first-supported-is-basic",
+        "none-supported",
+        "configured-post",
+        "configured-basic",
+    ],
+)
+def test_oidc_token_request_authenticates_as_configured_else_as_discovery_lists(
+    oidc: OidcProvider, advertised: list[str] | None, configured: str | None, expected: str
+) -> None:
+    discovery = {} if advertised is None else {"token_endpoint_auth_methods_supported": advertised}
+    oidc.configure(discovery=discovery, require_auth_method=expected)
+    full_login(oidc_settings(oidc, token_auth_method=configured), OIDC_CALLBACK)
+    [request] = oidc.token_requests()
+    assert request == {
+        "method": expected,
+        "client_id": oidc.client_id,
+        "client_secret": oidc.client_secret,
+        "secret_in_body": expected == "client_secret_post",
+    }
+
+
+def test_oidc_provider_requiring_post_refuses_basic_credentials(
+    oidc: OidcProvider, app_db: Settings
+) -> None:
+    oidc.configure(
+        discovery={"token_endpoint_auth_methods_supported": ["client_secret_post"]},
+        require_auth_method="client_secret_post",
+    )
+    settings = oidc_settings(oidc, token_auth_method="client_secret_basic")
+    assert error_code(lambda: full_login(settings, OIDC_CALLBACK)) == "token_error"
+    assert [r["method"] for r in oidc.token_requests()] == ["client_secret_basic"]
+    assert user_rows(app_db) == []
+
+
+def test_oidc_public_client_sends_its_id_and_no_secret(oidc: OidcProvider) -> None:
+    oidc.configure(require_auth_method="none")
+    full_login(oidc_settings(oidc, client_secret=""), OIDC_CALLBACK)
+    [request] = oidc.token_requests()
+    assert request == {
+        "method": "none",
+        "client_id": oidc.client_id,
+        "client_secret": None,
+        "secret_in_body": False,
+    }
+
+
+def oidc_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "ONBOARD_DEV_KEY_FILE": str(tmp_path / "dev-key"),
+        "ONBOARD_OIDC_ISSUER": "https://id.example.com/",
+        "ONBOARD_OIDC_CLIENT_ID": "client",
+        "ONBOARD_OIDC_CLIENT_SECRET": "secret",
+        **extra,
+    }
+
+
+def test_token_auth_method_setting_defaults_to_discovery(tmp_path: Path) -> None:
+    oidc = load_settings(oidc_env(tmp_path)).oidc
+    assert oidc is not None and oidc.token_auth_method is None
+    blank = load_settings(oidc_env(tmp_path, ONBOARD_OIDC_TOKEN_AUTH_METHOD=" ")).oidc
+    assert blank is not None and blank.token_auth_method is None
+    for method in TOKEN_AUTH_METHODS:
+        chosen = load_settings(oidc_env(tmp_path, ONBOARD_OIDC_TOKEN_AUTH_METHOD=method)).oidc
+        assert chosen is not None and chosen.token_auth_method == method
+
+
+@pytest.mark.parametrize("value", ["private_key_jwt", "none", "Client_Secret_Post", "post"])
+def test_unknown_token_auth_method_is_a_clear_startup_error(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(oidc_env(tmp_path, ONBOARD_OIDC_TOKEN_AUTH_METHOD=value))
+    assert str(caught.value) == (
+        "ONBOARD_OIDC_TOKEN_AUTH_METHOD must be client_secret_basic or client_secret_post, "
+        f"got {value!r}"
+    )
+
+
+def test_token_auth_method_without_a_client_secret_is_a_startup_error(tmp_path: Path) -> None:
+    env = oidc_env(tmp_path, ONBOARD_OIDC_TOKEN_AUTH_METHOD="client_secret_post")
+    del env["ONBOARD_OIDC_CLIENT_SECRET"]
+    with pytest.raises(SettingsError, match="needs ONBOARD_OIDC_CLIENT_SECRET"):
+        load_settings(env)
 
 
 def test_oidc_identity_is_scoped_to_its_issuer(app_db: Settings) -> None:
