@@ -1,4 +1,4 @@
-"""Small command line for operators: ``python -m onboard_app.cli migrate|make-key|check``."""
+"""Small command line for operators: ``python -m onboard_app.cli migrate|make-key|check|rules``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def _migrate() -> int:
     return 0
 
 
+def _rules() -> int:
+    import onboard_app.onboard_app  # noqa: F401 (registers every state)
+    from onboard_app.state.session import rule_table
+
+    print("| handler | requires |\n|---|---|")
+    for handler, rule in rule_table():
+        print(f"| `{handler}` | {rule} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command.
 
@@ -31,12 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         The exit status.
     """
     parser = argparse.ArgumentParser(prog="python -m onboard_app.cli")
-    parser.add_argument("command", choices=("migrate", "make-key", "check"))
+    parser.add_argument("command", choices=("migrate", "make-key", "check", "rules"))
     args = parser.parse_args(argv)
     if args.command == "make-key":
         print(secrets.token_urlsafe(32))
         return 0
     try:
+        if args.command == "rules":
+            return _rules()
         if args.command == "check":
             settings = get_settings()
             print(f"settings OK ({settings.environment}, {len(settings.signing_keys)} key(s))")

@@ -329,6 +329,16 @@ def declared_rule(cls: type[BaseState], name: str) -> Rule | None:
     return rule_of(handler) if handler is not None else None
 
 
+def rule_table() -> list[tuple[str, str]]:
+    """Every public handler of the app and the name of its rule, for docs and operators."""
+    return sorted(
+        (f"{cls.__name__}.{name}", rule.name)
+        for cls in app_states()
+        for name in cls.event_handlers
+        if (rule := declared_rule(cls, name)) is not None
+    )
+
+
 class _RefusalLog:
     """Refused calls are logged, at most a few per minute per reason (junk stays bounded)."""
 
