@@ -135,6 +135,11 @@ class Settings:
         login_max_failures_per_account: Failed logins per account per window.
         login_max_failures_per_client: Failed logins per client address per window.
         login_failure_window: Length of the throttling window in seconds.
+        signup_max_per_client: Sign-ups (each one costs a password hash) per client address
+            per sign-up window.
+        signup_window: Length of the sign-up throttling window in seconds.
+        trusted_proxy_hops: Reverse proxies in front of the app whose ``X-Forwarded-For``
+            entries are believed (Reflex's ``trusted_proxy_hops``); 0 ignores the header.
         password_hash_slots: Password hashes (signup, login) a worker computes at once;
             more wait their turn, so a burst of them leaves CPU for everyone else.
         session_cache_ttl: Seconds a worker may answer the guard's revocation check from
@@ -163,6 +168,9 @@ class Settings:
     login_max_failures_per_account: int = 5
     login_max_failures_per_client: int = 20
     login_failure_window: int = 900
+    signup_max_per_client: int = 10
+    signup_window: int = 900
+    trusted_proxy_hops: int = 0
     session_cache_ttl: int = 30
     password_hash_slots: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
     github: OAuthClientSettings | None = None
@@ -471,6 +479,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "LOGIN_MAX_FAILURES_PER_CLIENT", defaults.login_max_failures_per_client
         ),
         login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW", defaults.login_failure_window),
+        signup_max_per_client=_int(env, "SIGNUP_MAX_PER_CLIENT", defaults.signup_max_per_client),
+        signup_window=_int(env, "SIGNUP_WINDOW", defaults.signup_window),
+        # More than a handful of proxies in one chain is a typo, not a deployment.
+        trusted_proxy_hops=_int(
+            env, "TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops, minimum=0, maximum=10
+        ),
         password_hash_slots=_int(
             env, "PASSWORD_HASH_SLOTS", defaults.password_hash_slots, maximum=64
         ),

@@ -1,17 +1,39 @@
-"""Local sign-up and log-in: field errors, one generic failure, throttling, rehash on login."""
+"""Local sign-up and log-in: field errors, one generic failure, throttling, rehash on login.
+
+``tests/unit/test_throttle.py`` covers the counters themselves; here the service is run as
+the states run it, including bursts of parallel attempts through the bounded hash pool.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import argon2
 import pytest
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
 
 from onboard_app.services import passwords, users
-from onboard_app.services.accounts import LOGIN_FAILED, FormErrors, LoginFailed, log_in, sign_up
-from onboard_app.services.throttle import Throttle, make_throttle
-from onboard_app.settings import Settings
+from onboard_app.services.accounts import (
+    LOGIN_FAILED,
+    LOGIN_UNAVAILABLE,
+    SIGNUP_UNAVAILABLE,
+    FormErrors,
+    LoginFailed,
+    SignUpRefused,
+    log_in,
+    sign_up,
+)
+from onboard_app.services.throttle import Counters, Throttle, make_throttle
+from onboard_app.settings import Settings, override_settings
+from tests.conftest import make_settings
+from tests.scale.infra import claimed_redis_db
 
 pytestmark = pytest.mark.usefixtures("app_db")
 
@@ -20,12 +42,15 @@ PASSWORD = "correct horse battery"
 CLIENT = "203.0.113.7"
 
 
-def throttle(per_account: int = 5, per_client: int = 20, window: int = 900) -> Throttle:
+def throttle(
+    per_account: int = 5, per_client: int = 20, signups: int = 10, window: int = 900
+) -> Throttle:
     """A fresh in-memory throttle (make_throttle's storage is cached per process)."""
     return Throttle(
-        limiter=FixedWindowRateLimiter(MemoryStorage()),
-        per_account=RateLimitItemPerSecond(per_account, window),
-        per_client=RateLimitItemPerSecond(per_client, window),
+        counters=Counters(MemoryStorage()),
+        login_per_account=RateLimitItemPerSecond(per_account, window),
+        login_per_client=RateLimitItemPerSecond(per_client, window),
+        signup_per_client=RateLimitItemPerSecond(signups, window),
     )
 
 
@@ -36,9 +61,14 @@ def failure_message(call: object) -> str:
     return str(info.value)
 
 
+def new_account(email: object, password: object) -> users.User:
+    """Sign up from an address of its own (the sign-up throttle is tested on its own)."""
+    return sign_up(email, password, CLIENT, throttle())
+
+
 @pytest.fixture
 def account() -> users.User:
-    return sign_up(EMAIL, PASSWORD)
+    return new_account(EMAIL, PASSWORD)
 
 
 # --- sign up --------------------------------------------------------------------------------
@@ -55,7 +85,7 @@ def test_sign_up_creates_user(account: users.User) -> None:
 
 
 def test_sign_up_normalises_email() -> None:
-    user = sign_up("  Grace@Example.ORG ", PASSWORD)
+    user = new_account("  Grace@Example.ORG ", PASSWORD)
     assert user.email == "grace@example.org"
 
 
@@ -81,7 +111,7 @@ def test_sign_up_field_errors(
     app_db: Settings, email: object, password: object, fields: set[str]
 ) -> None:
     with pytest.raises(FormErrors) as info:
-        sign_up(email, password)
+        new_account(email, password)
     assert set(info.value.errors) == fields
     assert all(info.value.errors.values())
     assert users.get_user_by_email(EMAIL) is None
@@ -89,7 +119,7 @@ def test_sign_up_field_errors(
 
 def test_sign_up_error_messages() -> None:
     with pytest.raises(FormErrors) as info:
-        sign_up("nope", "short")
+        new_account("nope", "short")
     assert info.value.errors == {
         "email": "Enter a valid email address, like name@example.com.",
         "password": "Use at least 8 characters.",
@@ -98,7 +128,7 @@ def test_sign_up_error_messages() -> None:
 
 def test_sign_up_duplicate_email(account: users.User) -> None:
     with pytest.raises(FormErrors) as info:
-        sign_up("ADA@example.com ", "another password")
+        new_account("ADA@example.com ", "another password")
     assert info.value.errors == {
         "email": "An account with this email already exists. Log in instead."
     }
@@ -153,7 +183,7 @@ def test_account_lockout_after_n_failures_even_with_right_password(account: user
     # from another address too: the lock is on the account
     assert failure_message(lambda: log_in(EMAIL, PASSWORD, "198.51.100.9", t)) == locked
     # other accounts are not affected
-    sign_up("grace@example.com", PASSWORD)
+    new_account("grace@example.com", PASSWORD)
     assert log_in("grace@example.com", PASSWORD, "198.51.100.9", t).email == "grace@example.com"
 
 
@@ -197,12 +227,12 @@ def test_success_resets_the_account_counter(account: users.User) -> None:
 
 
 def test_lock_lifts_when_the_window_passes(account: users.User) -> None:
-    t = throttle(per_account=2)
+    t = throttle(per_account=2, window=1)
     for _ in range(2):
         failure_message(lambda: log_in(EMAIL, "wrong password", CLIENT, t))
-    assert t.blocked_for(EMAIL, CLIENT) > 0
-    t.limiter.clear(t.per_account, "login", EMAIL)  # the window passes
-    assert t.blocked_for(EMAIL, CLIENT) == 0
+    locked = failure_message(lambda: log_in(EMAIL, PASSWORD, CLIENT, t))
+    assert locked == "Too many failed attempts. Try again in 1 minute."
+    time.sleep(1.1)  # the window passes
     assert log_in(EMAIL, PASSWORD, CLIENT, t).id == account.id
 
 
@@ -233,6 +263,223 @@ def test_no_rehash_after_failed_login() -> None:
 
 def test_make_throttle_uses_settings(app_db: Settings) -> None:
     t = make_throttle(app_db, key_prefix="unit-test")
-    assert t.per_account.amount == app_db.login_max_failures_per_account
-    assert t.per_client.amount == app_db.login_max_failures_per_client
-    assert t.per_account.get_expiry() == app_db.login_failure_window
+    assert t.login_per_account.amount == app_db.login_max_failures_per_account
+    assert t.login_per_client.amount == app_db.login_max_failures_per_client
+    assert t.login_per_account.get_expiry() == app_db.login_failure_window
+    assert t.login_per_client.get_expiry() == app_db.login_failure_window
+    assert t.signup_per_client.amount == app_db.signup_max_per_client
+    assert t.signup_per_client.get_expiry() == app_db.signup_window
+
+
+def test_refused_attempts_do_not_use_up_the_address(account: users.User) -> None:
+    t = throttle(per_account=2, per_client=4)
+    new_account("grace@example.com", PASSWORD)
+    for _ in range(2):
+        failure_message(lambda: log_in(EMAIL, "wrong password", CLIENT, t))
+    for _ in range(10):  # hammering the locked account: refused, no hash, not counted
+        assert failure_message(lambda: log_in(EMAIL, PASSWORD, CLIENT, t)).startswith("Too many")
+    assert log_in("grace@example.com", PASSWORD, CLIENT, t).email == "grace@example.com"
+
+
+def test_successful_logins_from_one_address_never_add_up(account: users.User) -> None:
+    t = throttle(per_client=2)
+    failure_message(lambda: log_in("nobody@example.com", "wrong password", CLIENT, t))
+    for _ in range(5):  # a whole office behind one address logging in
+        assert log_in(EMAIL, PASSWORD, CLIENT, t).id == account.id
+    assert failure_message(lambda: log_in("x@example.com", "wrong", CLIENT, t)) == LOGIN_FAILED
+    assert failure_message(lambda: log_in(EMAIL, PASSWORD, CLIENT, t)).startswith("Too many")
+
+
+def test_a_database_error_before_the_check_does_not_count(
+    account: users.User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = throttle(per_account=2, per_client=2)
+    real = users.get_user_by_email
+
+    def database_gone(*_args: object) -> None:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(users, "get_user_by_email", database_gone)
+    for _ in range(5):  # the user retries while the database is down
+        with pytest.raises(OSError):
+            log_in(EMAIL, PASSWORD, CLIENT, t)
+    monkeypatch.setattr(users, "get_user_by_email", real)
+    assert log_in(EMAIL, PASSWORD, CLIENT, t).id == account.id
+
+
+def unreachable_redis_throttle() -> Throttle:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return make_throttle(
+        make_settings(redis_url=f"redis://127.0.0.1:{port}/0"), key_prefix=secrets.token_hex(4)
+    )
+
+
+def test_redis_down_refuses_logins_before_any_check(
+    account: users.User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CheckCounter(passwords.verify_password)
+    monkeypatch.setattr(passwords, "verify_password", checks)
+    t = unreachable_redis_throttle()
+    assert failure_message(lambda: log_in(EMAIL, PASSWORD, CLIENT, t)) == LOGIN_UNAVAILABLE
+    assert checks.hashes == []
+
+
+# --- sign-up throttle -----------------------------------------------------------------------
+
+
+def refusal(call: object) -> str:
+    assert callable(call)
+    with pytest.raises(SignUpRefused) as info:
+        call()
+    return str(info.value)
+
+
+def test_sign_ups_are_limited_per_address(account: users.User) -> None:
+    t = throttle(signups=3)
+    sign_up("one@example.com", PASSWORD, CLIENT, t)
+    with pytest.raises(FormErrors):  # an existing address costs a hash too: it counts
+        sign_up(EMAIL, PASSWORD, CLIENT, t)
+    sign_up("two@example.com", PASSWORD, CLIENT, t)
+    message = refusal(lambda: sign_up("three@example.com", PASSWORD, CLIENT, t))
+    assert message == "Too many sign-ups from your network. Try again in 15 minutes."
+    assert users.get_user_by_email("three@example.com") is None
+    # Another address signs up; the refused one does not log in less.
+    assert sign_up("three@example.com", PASSWORD, "198.51.100.4", t).id is not None
+    assert log_in(EMAIL, PASSWORD, CLIENT, t).id == account.id
+
+
+def test_invalid_sign_ups_are_not_counted() -> None:
+    t = throttle(signups=1)
+    for _ in range(5):  # no hash is computed for these
+        with pytest.raises(FormErrors):
+            sign_up("not an email", "short", CLIENT, t)
+    assert sign_up("ada@example.com", PASSWORD, CLIENT, t).id is not None
+
+
+def test_redis_down_refuses_sign_ups_before_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashes = CheckCounter(passwords.hash_password)
+    monkeypatch.setattr(passwords, "hash_password", hashes)
+    message = refusal(lambda: sign_up(EMAIL, PASSWORD, CLIENT, unreachable_redis_throttle()))
+    assert message == SIGNUP_UNAVAILABLE
+    assert hashes.hashes == [] and users.get_user_by_email(EMAIL) is None
+
+
+# --- parallel bursts through the bounded hash pool ------------------------------------------
+
+SLOTS = 8
+BURST = 30
+
+
+class CheckCounter:
+    """Wraps a password function: records each real call and how many ran at once."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real = real
+        self.hashes: list[object] = []
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        with self._lock:
+            self.hashes.append(args[0])
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return self.real(*args)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with claimed_redis_db() as url:
+        yield url
+
+
+@pytest.fixture(params=["memory", "redis"])
+def shared(request: pytest.FixtureRequest, app_db: Settings) -> Iterator[Throttle]:
+    """The app's throttle with default limits, in memory or in the machine's Redis.
+
+    The hash pool gets 8 slots: 8 attempts are checked at the same time.
+    """
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    override_settings(make_settings(database_url=app_db.database_url, password_hash_slots=SLOTS))
+    yield make_throttle(
+        make_settings(redis_url=redis_url), key_prefix=f"test-burst-{secrets.token_hex(4)}"
+    )
+    override_settings(app_db)
+
+
+async def login_burst(t: Throttle, attempts: list[tuple[str, str]]) -> list[str]:
+    async def attempt(email: str, client: str) -> str:
+        try:
+            await passwords.in_hash_pool(log_in, email, "wrong password", client, t)
+        except LoginFailed as failure:
+            return str(failure)
+        return "signed in"
+
+    return list(await asyncio.gather(*(attempt(e, c) for e, c in attempts)))
+
+
+LOCKED = "Too many failed attempts. Try again in 15 minutes."
+
+
+async def test_a_parallel_burst_checks_at_most_five_passwords_of_one_account(
+    shared: Throttle, account: users.User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CheckCounter(passwords.verify_password)
+    monkeypatch.setattr(passwords, "verify_password", checks)
+    answers = await login_burst(shared, [(EMAIL, f"198.51.100.{i}") for i in range(BURST)])
+    assert checks.hashes.count(account.password_hash) == 5 == len(checks.hashes)
+    assert checks.most_at_once > 1  # the checks really ran side by side
+    assert sorted(answers) == sorted([LOGIN_FAILED] * 5 + [LOCKED] * (BURST - 5))
+
+
+async def test_a_parallel_burst_from_one_address_checks_at_most_its_limit(
+    shared: Throttle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CheckCounter(passwords.verify_password)
+    monkeypatch.setattr(passwords, "verify_password", checks)
+    answers = await login_burst(shared, [(f"sprayed{i}@example.com", CLIENT) for i in range(BURST)])
+    assert len(checks.hashes) == 20  # the default per-address limit
+    assert checks.most_at_once > 1
+    assert sorted(answers) == sorted([LOGIN_FAILED] * 20 + [LOCKED] * (BURST - 20))
+
+
+async def test_a_burst_at_one_account_from_one_address_leaves_the_address_its_rest(
+    shared: Throttle, account: users.User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CheckCounter(passwords.verify_password)
+    monkeypatch.setattr(passwords, "verify_password", checks)
+    await login_burst(shared, [(EMAIL, CLIENT)] * BURST)
+    assert len(checks.hashes) == 5
+    # The 25 refused attempts gave the address back what they took: 15 more are checked.
+    answers = await login_burst(shared, [(f"other{i}@example.com", CLIENT) for i in range(20)])
+    assert answers.count(LOGIN_FAILED) == 15 and len(checks.hashes) == 20
+
+
+async def test_a_parallel_burst_of_sign_ups_hashes_at_most_the_limit(
+    shared: Throttle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = CheckCounter(passwords.hash_password)
+    monkeypatch.setattr(passwords, "hash_password", hashes)
+
+    async def attempt(index: int) -> str:
+        email = f"new{index}@example.com"
+        try:
+            await passwords.in_hash_pool(sign_up, email, PASSWORD, CLIENT, shared)
+        except SignUpRefused as refused:
+            return str(refused)
+        return "created"
+
+    answers = await asyncio.gather(*(attempt(i) for i in range(BURST)))
+    assert len(hashes.hashes) == 10  # the default per-address sign-up limit
+    assert hashes.most_at_once > 1
+    refused = "Too many sign-ups from your network. Try again in 15 minutes."
+    assert sorted(answers) == sorted(["created"] * 10 + [refused] * (BURST - 10))
+    created = [i for i in range(BURST) if users.get_user_by_email(f"new{i}@example.com")]
+    assert len(created) == 10
