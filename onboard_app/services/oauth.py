@@ -11,7 +11,9 @@ What is checked, in order, on the callback (RFC 9700, OpenID Connect Core 3.1.3.
   :data:`PENDING_TTL` seconds old;
 * OIDC: the response's ``iss`` (RFC 9207) is the issuer; it must be there when the
   discovery document advertises ``authorization_response_iss_parameter_supported``;
-* ``error=`` from the provider, then the ``code``;
+* ``error=`` from the provider, then the ``code``; every value taken from the callback
+  query passes :func:`~onboard_app.services.text.clean_text` first, so a repeated value,
+  a control character or a lone surrogate refuses the sign-in like any other bad value;
 * the code is exchanged at the token endpoint with the PKCE verifier and the constant
   callback URL, the client authenticated as configured (OIDC:
   ``ONBOARD_OIDC_TOKEN_AUTH_METHOD``, else the first method of the discovery document we
@@ -45,6 +47,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from onboard_app.models import User
+from onboard_app.services.text import clean_text
 from onboard_app.services.users import (
     EmailTaken,
     create_external_user,
@@ -66,8 +69,8 @@ PENDING_TTL: Final = 600
 DISCOVERY_TTL: Final = 3600
 #: Clock skew tolerated on ID-token time claims.
 ID_TOKEN_LEEWAY: Final = 30
-#: Longest value accepted for ``code``/``state``/``error`` from the callback query.
-MAX_PARAM: Final = 2048
+#: Longest value accepted for a callback query parameter (``code``, ``state``, ``iss``...).
+MAX_PARAM: Final = 4096
 GITHUB_ACCEPT: Final = "application/vnd.github+json"
 
 #: The fixed user-facing message of every failure code.
@@ -366,13 +369,20 @@ async def begin(
 # --- Completing a login --------------------------------------------------------------
 
 
-def _param(query: Mapping[str, Any], name: str) -> str | None:
+def _param(query: Mapping[str, Any], name: str, refused: str) -> str | None:
+    """A callback query value checked by :func:`clean_text`; ``None`` when it is absent.
+
+    Raises:
+        OAuthError: ``refused`` for a value that is not one plain string (repeated, too
+            long, holding control characters or lone surrogates).
+    """
     value = query.get(name)
-    if isinstance(value, list | tuple):  # a repeated parameter is never legitimate
-        return "\x00" if value else None
-    if not isinstance(value, str) or not value:
+    if value is None or value == "":
         return None
-    return value[:MAX_PARAM]
+    cleaned = clean_text(value, max_chars=MAX_PARAM, strip=False)
+    if not isinstance(cleaned, str) or len(cleaned) > MAX_PARAM:
+        raise OAuthError(refused)
+    return cleaned
 
 
 def _check_state(
@@ -382,8 +392,10 @@ def _check_state(
     now: float,
 ) -> PendingLogin:
     """Check the callback's ``state`` against the pending login; return that login."""
-    returned_state = _param(query, "state")
-    if pending is None or returned_state is None:
+    if pending is None:
+        raise OAuthError("state_missing")
+    returned_state = _param(query, "state", "state_mismatch")
+    if returned_state is None:
         raise OAuthError("state_missing")
     if pending.provider != provider.name or not hmac.compare_digest(
         returned_state.encode(), pending.state.encode()
@@ -396,7 +408,7 @@ def _check_state(
 
 def _check_issuer(query: Mapping[str, Any], document: Mapping[str, Any]) -> None:
     """RFC 9207: the response names the issuer we sent the user to (mix-up defence)."""
-    returned = _param(query, "iss")
+    returned = _param(query, "iss", "issuer_mismatch")
     advertised = document.get("authorization_response_iss_parameter_supported") in (True, "true")
     if returned is None and not advertised:
         return
@@ -407,9 +419,9 @@ def _check_issuer(query: Mapping[str, Any], document: Mapping[str, Any]) -> None
 
 def _check_response(query: Mapping[str, Any]) -> str:
     """Refuse an error response; return the authorization code."""
-    if _param(query, "error") is not None:
+    if _param(query, "error", "provider_error") is not None:
         raise OAuthError("provider_error")
-    code = _param(query, "code")
+    code = _param(query, "code", "missing_code")
     if code is None:
         raise OAuthError("missing_code")
     return code

@@ -377,6 +377,63 @@ def test_missing_code(github: GitHubFake) -> None:
     assert error_code(lambda: finish(settings, pending, query, GITHUB_CALLBACK)) == "missing_code"
 
 
+#: Callback values that are not one plain string: what a crafted websocket event can carry.
+NOT_PLAIN_TEXT = [
+    "\ud800",
+    "abc\udfffdef",
+    "a\x00b",
+    "one-time-code\n",
+    "\x1b[31mred",
+    "\u202e\x7f",
+    ["first", "second"],
+    42,
+    "x" * (oauth.MAX_PARAM + 1),
+]
+NOT_PLAIN_TEXT_IDS = [
+    "lone-high-surrogate",
+    "lone-low-surrogate",
+    "nul",
+    "newline",
+    "escape",
+    "del",
+    "repeated",
+    "not-a-string",
+    "too-long",
+]
+
+
+@pytest.mark.parametrize("bad", NOT_PLAIN_TEXT, ids=NOT_PLAIN_TEXT_IDS)
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("state", "state_mismatch"), ("error", "provider_error"), ("code", "missing_code")],
+)
+def test_callback_value_that_is_not_plain_text_refuses_the_sign_in(
+    github: GitHubFake, app_db: Settings, name: str, expected: str, bad: object
+) -> None:
+    settings = github_settings(github)
+    url, pending = start(settings, GITHUB_CALLBACK)
+    query: dict[str, Any] = {**browser_visit(url), name: bad}
+    assert error_code(lambda: finish(settings, pending, query, GITHUB_CALLBACK)) == expected
+    assert github.token_requests == [] and user_rows(app_db) == []
+
+
+@pytest.mark.parametrize("bad", NOT_PLAIN_TEXT, ids=NOT_PLAIN_TEXT_IDS)
+def test_oidc_iss_that_is_not_plain_text_refuses_the_sign_in(
+    oidc: OidcProvider, app_db: Settings, bad: object
+) -> None:
+    settings = oidc_settings(oidc)
+    url, pending = start(settings, OIDC_CALLBACK)
+    query: dict[str, Any] = {**browser_visit(url), "iss": bad}
+    assert error_code(lambda: finish(settings, pending, query, OIDC_CALLBACK)) == "issuer_mismatch"
+    assert oidc.token_requests() == [] and user_rows(app_db) == []
+
+
+def test_odd_state_without_a_pending_login_is_state_missing(github: GitHubFake) -> None:
+    query = {"state": "\ud800", "code": "c"}
+    settings = github_settings(github)
+    assert error_code(lambda: finish(settings, None, query, GITHUB_CALLBACK)) == "state_missing"
+
+
 def test_wrong_pkce_verifier_is_a_token_error(github: GitHubFake) -> None:
     settings = github_settings(github)
     url, pending = start(settings, GITHUB_CALLBACK)
