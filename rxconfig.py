@@ -103,6 +103,9 @@ config = rx.Config(
     # Production: only the public address may open the event websocket (a page on
     # another site cannot drive a visitor's session); development: any (Vite, :3000).
     cors_allowed_origins=allowed_origins(settings),
+    # The client address (login and sign-up throttles) comes from the socket unless this
+    # many reverse proxies in front of the app vouch for X-Forwarded-For (default 0: never).
+    trusted_proxy_hops=settings.trusted_proxy_hops,
     show_built_with_reflex=False,
     # Unset means Reflex's defaults (3000 / 8000, moved on if busy in development).
     frontend_port=_port("ONBOARD_FRONTEND_PORT"),
