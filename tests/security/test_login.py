@@ -3,15 +3,26 @@
 ``tests/unit/test_accounts.py`` covers the service with a private throttle; here the
 handlers use the app's own throttle (``make_throttle(get_settings())``), and each test
 checks what the visitor sees, that no session starts and that the account is untouched.
+The reverse-proxy tests run a real production backend and speak its websocket protocol.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
 import unicodedata
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.reflex_client import OnboardClient, OnboardNames
 from onboard_app.services import passwords
 from onboard_app.services.accounts import LOGIN_FAILED
 from onboard_app.services.users import create_external_user, get_user_by_email
@@ -19,8 +30,10 @@ from onboard_app.settings import Settings, override_settings
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.session import SessionState
 from tests.conftest import make_settings
+from tests.e2e.conftest import app_environment, free_port
 from tests.security.conftest import (
     PASSWORD,
+    ROOT,
     new_tab,
     rows_of,
     sign_up,
@@ -29,6 +42,8 @@ from tests.security.conftest import (
     unique_ip,
 )
 from tests.state.harness import Client, redirects, toasts
+
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else "python"
 
 
 async def attempt(email: object, password: object, ip: str | None = None) -> tuple[Client, list]:
@@ -240,3 +255,197 @@ async def test_login_refuses_nul_and_oversized_passwords_with_the_generic_messag
         tab, events = await attempt(person.email, password)
         assert seen(tab, events)["form_error"] == LOGIN_FAILED
         assert tab.state(SessionState).token == ""
+
+
+# --- parallel bursts with several hash slots ------------------------------------------------
+
+
+class CountingVerify:
+    """Wraps ``passwords.verify_password``: which stored hash each real check was against."""
+
+    def __init__(self) -> None:
+        self.real = passwords.verify_password
+        self.against: list[str | None] = []
+
+    def __call__(self, password_hash: str | None, password: str) -> bool:
+        self.against.append(password_hash)
+        return self.real(password_hash, password)
+
+
+@pytest.fixture
+def eight_slots(app_db: Settings) -> Iterator[Settings]:
+    """The app's settings with 8 password hashes computed at once."""
+    value = make_settings(database_url=app_db.database_url, password_hash_slots=8)
+    override_settings(value)
+    yield value
+    override_settings(app_db)
+
+
+async def test_thirty_parallel_guesses_check_five_passwords_of_the_account(
+    eight_slots: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await sign_up()
+    stored = get_user_by_email(owner.email)
+    assert stored is not None
+    checks = CountingVerify()
+    monkeypatch.setattr(passwords, "verify_password", checks)
+    results = await asyncio.gather(*(attempt(owner.email, f"guess number {i}") for i in range(30)))
+    assert checks.against.count(stored.password_hash) == len(checks.against) == 5
+    errors = sorted(seen(tab, events)["form_error"] for tab, events in results)
+    locked = "Too many failed attempts. Try again in 15 minutes."
+    assert errors == sorted([LOGIN_FAILED] * 5 + [locked] * 25)
+    assert not any(tab.state(SessionState).signed_in for tab, _ in results)
+
+
+async def test_thirty_parallel_guesses_from_one_address_check_its_limit(
+    eight_slots: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = CountingVerify()
+    monkeypatch.setattr(passwords, "verify_password", checks)
+    sprayer = unique_ip()
+    results = await asyncio.gather(
+        *(attempt(unique_email("sprayed"), "Summer2024!", ip=sprayer) for _ in range(30))
+    )
+    assert len(checks.against) == eight_slots.login_max_failures_per_client == 20
+    errors = [seen(tab, events)["form_error"] for tab, events in results]
+    assert errors.count(LOGIN_FAILED) == 20
+    assert all(e.startswith("Too many failed attempts.") for e in errors if e != LOGIN_FAILED)
+
+
+# --- sign-up throttle -----------------------------------------------------------------------
+
+
+async def test_sign_ups_from_one_address_are_throttled_with_a_form_message(
+    app_db: Settings,
+) -> None:
+    override_settings(make_settings(database_url=app_db.database_url, signup_max_per_client=3))
+    try:
+        address = unique_ip()
+        for _ in range(3):
+            await sign_up(Client(ip=address))
+        tab = Client(ip=address)
+        tab.navigate("/signup")
+        before = snapshot(app_db)
+        email = unique_email("fourth")
+        events = await tab.call(SignupState.sign_up, {"email": email, "password": PASSWORD})
+        form = tab.state(SignupState)
+        assert form.form_error == "Too many sign-ups from your network. Try again in 15 minutes."
+        assert dict(form.field_errors) == {} and form.busy is False
+        assert redirects(events) == [] and tab.state(SessionState).token == ""
+        assert snapshot(app_db) == before
+        # Someone at another address signs up as usual.
+        await sign_up(email=email)
+    finally:
+        override_settings(app_db)
+
+
+# --- behind a reverse proxy (a real production backend) -------------------------------------
+
+
+@contextlib.contextmanager
+def production_backend(tmp: Path, **extra: str) -> Iterator[str]:
+    """``reflex run --env prod --backend-only`` on a free port; yields its address.
+
+    Two failed logins per client address lock it (the per-account limit is out of reach),
+    so each attempt shows which address the app counted it against.
+    """
+    port = free_port()
+    env = app_environment(
+        tmp,
+        port,
+        REFLEX_WEB_WORKDIR=str(tmp / "web"),
+        ONBOARD_LOGIN_MAX_FAILURES_PER_CLIENT="2",
+        ONBOARD_LOGIN_MAX_FAILURES_PER_ACCOUNT="100",
+        **extra,
+    )
+    env.setdefault("ONBOARD_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    subprocess.run([PYTHON, "-m", "onboard_app.cli", "migrate"], cwd=ROOT, env=env, check=True)
+    log_path = tmp / "backend.log"
+    command = [PYTHON, "-m", "reflex", "run", "--env", "prod", "--backend-only"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--backend-port", str(port), "--loglevel", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the backend did not answer /ping"
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+async def failed_login_via(url: str, forwarded_for: str) -> str:
+    """A wrong-password login over the real websocket, through a proxy adding ``forwarded_for``.
+
+    Returns:
+        The form error the page shows.
+    """
+    tab = OnboardClient(url, OnboardNames.resolve(), origin=url)
+    connect = tab._sio.connect  # the handshake is where a proxy adds its header
+
+    async def through_proxy(*args: Any, headers: dict[str, str], **kwargs: Any) -> Any:
+        return await connect(*args, headers={**headers, "X-Forwarded-For": forwarded_for}, **kwargs)
+
+    tab._sio.connect = through_proxy  # type: ignore[method-assign]
+    try:
+        await tab.connect("/login")
+        await tab.log_in(unique_email("proxied"), "wrong password")
+        return tab.form_error
+    finally:
+        await tab.close()
+
+
+async def test_behind_a_trusted_proxy_the_throttle_keys_on_the_forwarded_address(
+    tmp_path: Path,
+) -> None:
+    with production_backend(tmp_path, ONBOARD_TRUSTED_PROXY_HOPS="1") as url:
+        assert await failed_login_via(url, "198.51.100.1") == LOGIN_FAILED
+        assert await failed_login_via(url, "198.51.100.1") == LOGIN_FAILED
+        # The address the proxy saw is locked, whatever the client wrote before it.
+        locked = await failed_login_via(url, "203.0.113.50, 198.51.100.1")
+        assert locked.startswith("Too many failed attempts.")
+        # Another visitor behind the same proxy (one socket address) is not.
+        assert await failed_login_via(url, "198.51.100.2") == LOGIN_FAILED
+
+
+async def test_without_trusted_proxies_forwarded_headers_are_ignored(tmp_path: Path) -> None:
+    with production_backend(tmp_path) as url:
+        assert await failed_login_via(url, "198.51.100.1") == LOGIN_FAILED
+        assert await failed_login_via(url, "198.51.100.2") == LOGIN_FAILED
+        # A made-up header does not buy a fresh counter: the socket's address is locked.
+        assert (await failed_login_via(url, "198.51.100.3")).startswith("Too many failed")
+
+
+def test_a_bad_trusted_proxy_setting_stops_the_app_with_a_clear_message() -> None:
+    for value, problem in (("-1", "at least 0"), ("many", "a whole number"), ("11", "at most 10")):
+        env = {**os.environ, "ONBOARD_TRUSTED_PROXY_HOPS": value}
+        done = subprocess.run(
+            [PYTHON, "-c", "import rxconfig"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0
+        assert f"Onboard configuration error: ONBOARD_TRUSTED_PROXY_HOPS must be {problem}" in (
+            done.stderr
+        )
