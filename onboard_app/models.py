@@ -90,9 +90,42 @@ class CatalogueItemTopic(SQLModel, table=True):
     topic: str = Field(max_length=40, primary_key=True)
 
 
+# --- One-time email links (services/email_links.py) ----------------------------------------
+
+
+class EmailLink(SQLModel, table=True):
+    """A one-time link and short code mailed to a user (verification, reset, email change).
+
+    Only hashes are stored. One row per user and purpose: a new link replaces the previous
+    one, and deleting the user deletes their links.
+    """
+
+    __tablename__ = "email_links"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "purpose", name="uq_email_links_user_purpose"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    purpose: str = Field(max_length=20)
+    #: SHA-256 (hex) of the link's token.
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    #: HMAC-SHA256 (hex) of the code, keyed by the signing key named in code_key_id.
+    code_hash: str = Field(max_length=64)
+    code_key_id: str = Field(max_length=64)
+    new_email: str | None = Field(default=None, max_length=254)
+    code_attempts: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = Field(default=None)
+
+
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     User,
     OnboardingAnswers,
     CatalogueItem,
     CatalogueItemTopic,
+    EmailLink,
 )
