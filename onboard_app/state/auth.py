@@ -139,6 +139,9 @@ class SignupState(AuthFormState):
         except accounts.FormErrors as problem:
             self.field_errors = problem.errors
             return
+        except accounts.SignUpRefused as refused:
+            self.form_error = str(refused)
+            return
         finally:
             self.busy = False
         yield rx.toast.success("Welcome to Onboard! Let's set up your profile.")

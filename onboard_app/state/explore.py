@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -30,6 +31,16 @@ class Card:
     kind: str
     reason: str
     topics: list[str]
+
+
+def _interests_and_page(
+    user_id: int, query: str, chips: list[str], page: int
+) -> tuple[list[str], catalogue.ExplorePage]:
+    """The user's interests and the page of items they rank (blocking: run in a thread)."""
+    interests = users.load_answers(user_id).interests
+    return interests, catalogue.explore(
+        interests, query=query, topics=chips, page=page, page_size=PAGE_SIZE
+    )
 
 
 class ExploreState(rx.State):
@@ -70,13 +81,8 @@ class ExploreState(rx.State):
         if session is None:  # not reached: every handler here requires a completed session
             return None
         try:
-            self.interests = users.load_answers(session.user.id).interests
-            result = catalogue.explore(
-                self.interests,
-                query=self.query,
-                topics=self.chips,
-                page=self.page,
-                page_size=PAGE_SIZE,
+            self.interests, result = await asyncio.to_thread(
+                _interests_and_page, session.user.id, self.query, list(self.chips), self.page
             )
         except (SQLAlchemyError, users.UserGone):
             log.exception("explore failed for user %s", session.user.id)

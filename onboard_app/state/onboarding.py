@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
@@ -180,7 +182,7 @@ class AnswersForm(rx.State):
         if session is None:  # not reached: the loaders require a session
             return None
         try:
-            answers = users.load_answers(session.user.id)
+            answers = await asyncio.to_thread(users.load_answers, session.user.id)
         except users.UserGone:
             await session_state._forget()
             return rx.redirect(routes.LOGIN, replace=True)
@@ -210,7 +212,9 @@ class AnswersForm(rx.State):
         if session is None:
             return session_state, False
         try:
-            user = users.save_step(session.user.id, step, self._submitted(step), editing=editing)
+            user = await asyncio.to_thread(
+                users.save_step, session.user.id, step, self._submitted(step), editing=editing
+            )
         except StepInputError as problem:
             self.errors = problem.errors
             return session_state, False
@@ -269,33 +273,43 @@ class OnboardingState(AnswersForm):
         self.current_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
         return await self._open()
 
-    async def _submit(self, step: Step) -> Events:
-        session_state, saved = await self._save(step, editing=False)
+    async def _submit(self, step: Step) -> AsyncIterator[Events]:
+        """Save a step: the busy flag reaches the browser first, the redirect last."""
+        if self.saving:
+            return
+        self.saving = True
+        yield None
+        try:
+            session_state, saved = await self._save(step, editing=False)
+        finally:
+            self.saving = False
         if not session_state.signed_in:
-            return rx.redirect(routes.login_with_next(routes.onboarding(step)), replace=True)
-        if not saved:
-            if self.errors.get("form"):
-                return rx.toast.error(self.errors["form"])
-            if not self.errors:
-                # Not open (another tab moved on): back to where the user is.
-                return rx.redirect(session_state._home(), replace=True)
-            return None
-        return rx.redirect(routes.onboarding(next_step(step)))
+            yield rx.redirect(routes.login_with_next(routes.onboarding(step)), replace=True)
+        elif saved:
+            yield rx.redirect(routes.onboarding(next_step(step)))
+        elif self.errors.get("form"):
+            yield rx.toast.error(self.errors["form"])
+        elif not self.errors:
+            # Not open (another tab moved on): back to where the user is.
+            yield rx.redirect(session_state._home(), replace=True)
 
     @requires(access.step_open(Step.PROFILE))
-    async def submit_profile(self) -> Events:
+    async def submit_profile(self) -> AsyncIterator[Events]:
         """Save the profile step and go to the next one."""
-        return await self._submit(Step.PROFILE)
+        async for events in self._submit(Step.PROFILE):
+            yield events
 
     @requires(access.step_open(Step.INTERESTS))
-    async def submit_interests(self) -> Events:
+    async def submit_interests(self) -> AsyncIterator[Events]:
         """Save the interests step and go to the next one."""
-        return await self._submit(Step.INTERESTS)
+        async for events in self._submit(Step.INTERESTS):
+            yield events
 
     @requires(access.step_open(Step.PREFERENCES))
-    async def submit_preferences(self) -> Events:
+    async def submit_preferences(self) -> AsyncIterator[Events]:
         """Save the preferences step and go to the review."""
-        return await self._submit(Step.PREFERENCES)
+        async for events in self._submit(Step.PREFERENCES):
+            yield events
 
     @requires(access.ONBOARDING)
     def go_back(self) -> Events:
@@ -305,12 +319,22 @@ class OnboardingState(AnswersForm):
         return rx.redirect(routes.onboarding(before)) if before else None
 
     @requires(access.ONBOARDING)
-    async def finish_onboarding(self) -> Events:
+    async def finish_onboarding(self) -> AsyncIterator[Events]:
         """Complete onboarding and re-mint the session token from the updated row.
 
         Takes no arguments: who is finishing comes from the verified token, what the new
         token says comes from the database.
         """
+        if self.saving:
+            return
+        self.saving = True
+        yield None
+        try:
+            yield await self._finish()
+        finally:
+            self.saving = False
+
+    async def _finish(self) -> Events:
         try:
             session_state, session = await session_of(self)
         except SessionUnavailable:
@@ -318,7 +342,7 @@ class OnboardingState(AnswersForm):
         if session is None:  # not reached: the rule requires a session
             return None
         try:
-            result = users.complete_onboarding(session.user.id)
+            result = await asyncio.to_thread(users.complete_onboarding, session.user.id)
         except users.StepsMissing as missing:
             first = missing.steps[0]
             names = ", ".join(STEP_TABLE[s].title.lower() for s in missing.steps)

@@ -18,6 +18,7 @@ another connection (a leaked client token) is wiped before anything runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import (
     Authenticated,
     SessionUser,
-    authenticate,
+    authenticate_off_loop,
     end_session,
     remint,
 )
@@ -140,7 +141,7 @@ class SessionState(rx.State):
                 await self._forget()
             return None
         try:
-            result = authenticate(self.token)
+            result = await authenticate_off_loop(self.token)
         except SQLAlchemyError as exc:
             log.exception("session check failed: database unavailable")
             raise SessionUnavailable from exc
@@ -221,7 +222,7 @@ class SessionState(rx.State):
     async def log_out(self) -> list[EventSpec]:
         """End the session everywhere: bump the token version, clear every tab."""
         try:
-            ended = end_session(self.token)
+            ended = await asyncio.to_thread(end_session, self.token)
         except SQLAlchemyError:
             # Logging out must not fail: this browser forgets the token either way.
             log.exception("logout could not revoke the token: database unavailable")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import reflex as rx
 
 from onboard_app import routes
@@ -19,29 +21,39 @@ class SettingsState(AnswersForm):
         """``on_load``: the guard, then the saved answers."""
         return await self._open()
 
-    async def _save_section(self, step: Step) -> Events:
-        session_state, saved = await self._save(step, editing=True)
+    async def _save_section(self, step: Step) -> AsyncIterator[Events]:
+        """Save one section: the busy flag reaches the browser first, the result last."""
+        if self.saving:
+            return
+        self.saving = True
+        yield None
+        try:
+            session_state, saved = await self._save(step, editing=True)
+        finally:
+            self.saving = False
         if not session_state.signed_in:
-            return rx.redirect(routes.login_with_next(routes.SETTINGS), replace=True)
-        if saved:
-            return rx.toast.success(f"{STEP_TABLE[step].title} saved.")
-        if self.errors.get("form"):
-            return rx.toast.error(SAVE_FAILED)
-        if not self.errors:
-            return rx.redirect(session_state._home(), replace=True)
-        return None
+            yield rx.redirect(routes.login_with_next(routes.SETTINGS), replace=True)
+        elif saved:
+            yield rx.toast.success(f"{STEP_TABLE[step].title} saved.")
+        elif self.errors.get("form"):
+            yield rx.toast.error(SAVE_FAILED)
+        elif not self.errors:
+            yield rx.redirect(session_state._home(), replace=True)
 
     @requires(COMPLETED)
-    async def save_profile(self) -> Events:
+    async def save_profile(self) -> AsyncIterator[Events]:
         """Save name, role and bio."""
-        return await self._save_section(Step.PROFILE)
+        async for events in self._save_section(Step.PROFILE):
+            yield events
 
     @requires(COMPLETED)
-    async def save_interests(self) -> Events:
+    async def save_interests(self) -> AsyncIterator[Events]:
         """Save the interests (explore re-ranks on its next load)."""
-        return await self._save_section(Step.INTERESTS)
+        async for events in self._save_section(Step.INTERESTS):
+            yield events
 
     @requires(COMPLETED)
-    async def save_preferences(self) -> Events:
+    async def save_preferences(self) -> AsyncIterator[Events]:
         """Save experience level, digest and theme (the theme applies at once)."""
-        return await self._save_section(Step.PREFERENCES)
+        async for events in self._save_section(Step.PREFERENCES):
+            yield events
