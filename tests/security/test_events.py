@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +59,9 @@ HOSTILE: list[Any] = [
     "\x00",
     "profile\x00",
     "\u202egnp.exe \U0001f600 \u0663 \ufeff Ωmega",
+    "\ud800",  # a lone UTF-16 surrogate: no encoder (argon2, SQLite, JSON) accepts it
+    "Ada \udfff Lovelace",
+    {"email": "a\ud800@example.com", "password": "correct horse \udc00 battery"},
     "' OR 1=1 --",
     "'; DROP TABLE users; --",
     '"); DELETE FROM onboarding_answers; --',
@@ -358,6 +362,15 @@ async def test_every_handler_survives_hostile_arguments(app_db: Settings, who: s
     calls, escaped = await fuzz(tab)
 
     assert escaped == []
+    # Every var still encodes as UTF-8 (a lone surrogate in one would break the tab's delta
+    # and every reconnect of it).
+    for cls in app_states():
+        for name in cls.base_vars:
+            value = getattr(tab.state(cls), name)
+            text = json.dumps(
+                getattr(value, "__wrapped__", value), ensure_ascii=False, default=vars
+            )
+            text.encode("utf-8", "strict")  # raises on a lone surrogate
     assert calls == sum(len(HOSTILE) if parameters(c, n) else 1 for c, n in public_handlers())
     # The victim's account, answers and session are exactly as they were.
     assert rows_of(app_db, victim.id) == victim_rows
