@@ -43,6 +43,13 @@ class LoginFailed(Exception):
     """A login attempt did not succeed; ``str(exc)`` is the message for the user."""
 
 
+class LoginThrottled(LoginFailed):
+    """Refused before any check: too many attempts on the account or from the address.
+
+    A subclass so the audit log can tell throttling apart; the user sees only the message.
+    """
+
+
 class SignUpRefused(Exception):
     """A sign-up was not attempted (throttled, or counters unreachable).
 
@@ -134,7 +141,7 @@ def log_in(
     except ThrottleUnavailable:
         raise LoginFailed(LOGIN_UNAVAILABLE) from None
     if wait:
-        raise LoginFailed(_try_again("Too many failed attempts.", wait))
+        raise LoginThrottled(_try_again("Too many failed attempts.", wait))
     secret = password if isinstance(password, str) else ""
     try:
         user = users.get_user_by_email(address, url) if address else None

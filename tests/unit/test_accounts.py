@@ -26,6 +26,7 @@ from onboard_app.services.accounts import (
     SIGNUP_UNAVAILABLE,
     FormErrors,
     LoginFailed,
+    LoginThrottled,
     SignUpRefused,
     log_in,
     sign_up,
@@ -180,6 +181,8 @@ def test_account_lockout_after_n_failures_even_with_right_password(account: user
     locked = failure_message(lambda: log_in(EMAIL, PASSWORD, CLIENT, t))
     assert locked.startswith("Too many failed attempts.")
     assert "15 minutes" in locked
+    with pytest.raises(LoginThrottled):  # the audit log can tell throttling apart
+        log_in(EMAIL, PASSWORD, CLIENT, t)
     # from another address too: the lock is on the account
     assert failure_message(lambda: log_in(EMAIL, PASSWORD, "198.51.100.9", t)) == locked
     # other accounts are not affected
