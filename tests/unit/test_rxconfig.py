@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,3 +118,12 @@ def test_the_registry_is_the_one_npm_is_configured_with(tmp_path: Path) -> None:
     npmrc.write_text("registry=http://mirror.example/npm/\n")
     seen = probe(project(tmp_path, with_tools_bun=True), tmp_path, NPM_CONFIG_USERCONFIG=str(npmrc))
     assert seen["registry"] == "http://mirror.example/npm/"
+
+
+def test_the_committed_frontend_lock_names_no_registry() -> None:
+    """bun.lock leaves the resolved URL empty ("" = the configured registry) for packages
+    from the default registry, but writes absolute URLs when it rewrites the lock behind a
+    mirror; committed, those would send every other checkout to that mirror."""
+    lock = (ROOT / "reflex.lock" / "bun.lock").read_text()
+    assert '"packages"' in lock
+    assert re.findall(r'"(?:https?|git\+\w+)://[^"]*"', lock) == []
