@@ -2,7 +2,14 @@
 
 No Reflex import: the OAuth state (``onboard_app.state.oauth``) keeps the
 :class:`PendingLogin` in a backend-only var between :func:`begin` (the button) and
-:func:`complete` (the callback page), then calls :func:`sign_in_external`.
+:func:`complete` (the callback page), then hands the identity to
+:func:`onboard_app.services.linking.sign_in_external` (re-exported here).
+
+The protocol is authlib's framework-neutral client app (the one its Starlette integration
+is built on, without the session storage): it builds the authorization URL, redeems the
+code, loads the OIDC discovery document and the JWKS (again when an ID token names a key
+it does not have) and validates the ID token (``CodeIDToken``). This module adds what
+authlib leaves to its caller.
 
 What is checked, in order, on the callback (RFC 9700, OpenID Connect Core 3.1.3.7):
 
@@ -20,9 +27,18 @@ What is checked, in order, on the callback (RFC 9700, OpenID Connect Core 3.1.3.
   support); every network call has the configured timeout and runs on the event loop
   (authlib's async httpx client);
 * GitHub: the numeric user id, the verified primary address of ``/user/emails``;
-* OIDC: the ID token's signature against the provider's JWKS, ``iss``, ``aud``/``azp``,
-  ``exp``/``iat``/``nbf`` and ``nonce`` (authlib's ``CodeIDToken``); the address only when
-  ``email_verified`` is true.
+* OIDC: the ID token (at most :data:`MAX_ID_TOKEN` characters): its signature against the
+  provider's JWKS with an algorithm the discovery document lists, never ``none`` or an
+  HMAC one; ``iss`` exactly the discovery document's issuer, ``aud``, ``azp``,
+  ``exp``/``iat``/``nbf`` (:data:`ID_TOKEN_LEEWAY`), ``at_hash`` when present, and the
+  ``nonce`` (a login without one is refused before authlib, which would skip the check);
+  a ``sub`` of plain text; the address only when ``email_verified`` is true.
+
+The discovery document must name the issuer we asked for (OpenID Connect Discovery 4.3)
+and is cut down to the fields used: authlib passes it to its HTTP client as keyword
+arguments, where a field such as ``response_type`` or ``verify`` would change the
+client. What the provider says about the user (names, subject, address, avatar) passes
+the same text checks as what a browser sends.
 
 Every failure is an :class:`OAuthError` whose ``code`` is one of :data:`MESSAGES`; the
 user sees only the fixed message of that code, never text from the provider.
@@ -39,27 +55,37 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client import BaseApp
+from authlib.integrations.base_client.async_app import AsyncOAuth2Mixin
+from authlib.integrations.base_client.async_openid import AsyncOpenIDMixin
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc.errors import JoseError
 
-from onboard_app.models import User
-from onboard_app.services.text import clean_text
-from onboard_app.services.users import (
-    EmailTaken,
-    create_external_user,
-    find_user_by_identity,
-    normalise_email,
-)
+from onboard_app.services.linking import ExternalIdentity, sign_in_external
+from onboard_app.services.oauth_errors import MESSAGES, OAuthError, message_for
+from onboard_app.services.onboarding import MAX_NAME
+from onboard_app.services.text import clean_text, has_bad_characters, safe_text
+from onboard_app.services.users import normalise_email
 from onboard_app.settings import TOKEN_AUTH_METHODS, OAuthClientSettings, Settings
 
 try:  # authlib uses httpx2 when installed and falls back to httpx: catch what it raises.
     import httpx2 as _http  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the environment
     import httpx as _http  # type: ignore[no-redef]
+
+__all__ = [
+    "MESSAGES",
+    "ExternalIdentity",
+    "OAuthError",
+    "PendingLogin",
+    "begin",
+    "clear_discovery_cache",
+    "complete",
+    "message_for",
+    "provider_settings",
+    "sign_in_external",
+]
 
 log = logging.getLogger("onboard.oauth")
 
@@ -69,65 +95,25 @@ PENDING_TTL: Final = 600
 DISCOVERY_TTL: Final = 3600
 #: Clock skew tolerated on ID-token time claims.
 ID_TOKEN_LEEWAY: Final = 30
+#: Longest ID token accepted (characters).
+MAX_ID_TOKEN: Final = 16_384
 #: Longest value accepted for a callback query parameter (``code``, ``state``, ``iss``...).
 MAX_PARAM: Final = 4096
+#: Longest OIDC ``sub`` and avatar URL kept (the ``users`` columns).
+MAX_SUBJECT: Final = 255
+MAX_AVATAR_URL: Final = 500
 GITHUB_ACCEPT: Final = "application/vnd.github+json"
-
-#: The fixed user-facing message of every failure code.
-MESSAGES: Final[dict[str, str]] = {
-    "state_mismatch": "We could not verify this sign-in. Please try again.",
-    "state_missing": "This sign-in link has expired or was already used. Please try again.",
-    "expired": "The sign-in took too long. Please try again.",
-    "issuer_mismatch": "We could not verify which provider answered this sign-in. "
-    "Please try again.",
-    "provider_error": "The sign-in was cancelled or refused by the provider.",
-    "missing_code": "The provider did not complete the sign-in. Please try again.",
-    "token_error": "The provider did not accept the sign-in. Please try again.",
-    "unavailable": "The sign-in provider cannot be reached right now. Please try again later.",
-    "invalid_id_token": "We could not verify the provider's answer. Please try again.",
-    "no_account_info": "The provider did not share the account details we need.",
-    "email_taken": "An account with this email already exists. Log in with your password.",
-    "server_error": "We could not finish signing you in. Please try again in a moment.",
-}
-
-
-class OAuthError(Exception):
-    """A sign-in with a provider failed.
-
-    Attributes:
-        code: One of the keys of :data:`MESSAGES`.
-
-    """
-
-    def __init__(self, code: str) -> None:
-        """Remember the failure code.
-
-        Args:
-            code: One of the keys of :data:`MESSAGES`.
-
-        """
-        if code not in MESSAGES:
-            raise ValueError(f"unknown OAuth error code {code!r}")
-        super().__init__(code)
-        self.code = code
-
-    @property
-    def message(self) -> str:
-        """The user-facing message."""
-        return MESSAGES[self.code]
-
-
-def message_for(code: object) -> str:
-    """Return the user-facing message of a failure code from a URL ("" for anything else).
-
-    Args:
-        code: The raw ``error`` query parameter of the login page (any type).
-
-    Returns:
-        The fixed message, or ``""`` for an unknown code.
-
-    """
-    return MESSAGES.get(code, "") if isinstance(code, str) else ""
+#: The discovery fields this module reads; the rest of the document is dropped.
+DISCOVERY_FIELDS: Final = (
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "id_token_signing_alg_values_supported",
+    "token_endpoint_auth_methods_supported",
+    "authorization_response_iss_parameter_supported",
+)
 
 
 @dataclass(frozen=True)
@@ -185,30 +171,6 @@ class PendingLogin:
         return pending
 
 
-@dataclass(frozen=True)
-class ExternalIdentity:
-    """Who the provider says signed in.
-
-    Attributes:
-        provider: ``github`` or ``oidc``.
-        github_id: GitHub's numeric user id.
-        oidc_issuer: The OIDC issuer.
-        oidc_subject: The OIDC ``sub``.
-        email: A verified, normalised address, or ``None``.
-        display_name: Name to prefill onboarding with.
-        avatar_url: Avatar image URL, or ``None``.
-
-    """
-
-    provider: str
-    github_id: int | None = None
-    oidc_issuer: str | None = None
-    oidc_subject: str | None = None
-    email: str | None = None
-    display_name: str = ""
-    avatar_url: str | None = None
-
-
 def provider_settings(settings: Settings, provider: object) -> OAuthClientSettings | None:
     """Return the client settings of a configured provider, ``None`` for anything else.
 
@@ -227,34 +189,52 @@ def provider_settings(settings: Settings, provider: object) -> OAuthClientSettin
     return None
 
 
-# --- OIDC discovery ------------------------------------------------------------------
+# --- authlib's client app ------------------------------------------------------------
 
 
-@dataclass
-class _Discovery:
-    document: dict[str, Any]
-    fetched_at: float
-    jwks: dict[str, Any] | None = None
+class _ProviderApp(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):
+    """authlib's OAuth 2.0 / OpenID Connect client app, without a web framework."""
+
+    client_cls = AsyncOAuth2Client
 
 
-_discovery_cache: dict[str, _Discovery] = {}
+def _app(
+    provider: OAuthClientSettings,
+    *,
+    metadata: dict[str, Any] | None = None,
+    metadata_url: str | None = None,
+    auth_method: str | None = None,
+) -> _ProviderApp:
+    """One provider's client app; ``metadata`` is the (shared) checked discovery document."""
+    app = _ProviderApp(
+        framework=None,
+        name=provider.name,
+        client_id=provider.client_id,
+        client_secret=provider.client_secret or None,
+        authorize_url=provider.authorize_url,
+        access_token_url=provider.token_url,
+        server_metadata_url=metadata_url,
+        client_kwargs={
+            "scope": provider.scope or None,
+            "token_endpoint_auth_method": auth_method,
+            "timeout": provider.timeout,
+            "follow_redirects": False,
+        },
+    )
+    if metadata is not None:
+        # The cached dict itself: a JWKS authlib fetches later is stored in it for every login.
+        app.server_metadata = metadata
+    return app
 
 
-def clear_discovery_cache() -> None:
-    """Forget every cached discovery document and JWKS (tests, key rotation)."""
-    _discovery_cache.clear()
-
-
-def _http_client(provider: OAuthClientSettings) -> _http.AsyncClient:
-    return _http.AsyncClient(timeout=provider.timeout, follow_redirects=False)
-
-
-async def _get_json(client: _http.AsyncClient, url: str, **kwargs: Any) -> Any:
-    """GET a JSON document; transport failures become ``unavailable``."""
+async def _get_json(app: _ProviderApp, url: str, token: Mapping[str, Any], accept: str) -> Any:
+    """GET a JSON document with the access token; map every failure to a code."""
     try:
-        response = await client.get(url, **kwargs)
-    except _http.TransportError as exc:
+        response = await app.get(url, token=token, headers={"Accept": accept})
+    except _http.TransportError as exc:  # timeouts included
         raise OAuthError("unavailable") from exc
+    except AuthlibBaseError as exc:  # a token authlib cannot send
+        raise OAuthError("no_account_info") from exc
     if response.status_code >= 500:
         raise OAuthError("unavailable")
     if response.status_code != 200:
@@ -265,63 +245,73 @@ async def _get_json(client: _http.AsyncClient, url: str, **kwargs: Any) -> Any:
         raise OAuthError("no_account_info") from exc
 
 
-async def _discover(provider: OAuthClientSettings, now: float) -> _Discovery:
-    """Load the provider's discovery document, cached per issuer for :data:`DISCOVERY_TTL`."""
+# --- OIDC discovery ------------------------------------------------------------------
+
+
+@dataclass
+class _Discovery:
+    metadata: dict[str, Any]
+    fetched_at: float
+
+
+_discovery_cache: dict[str, _Discovery] = {}
+
+
+def clear_discovery_cache() -> None:
+    """Forget every cached discovery document and JWKS (tests, key rotation)."""
+    _discovery_cache.clear()
+
+
+def _id_token_algorithms(document: Mapping[str, Any]) -> list[str]:
+    """The signature algorithms the provider lists, without ``none`` and HMAC ones."""
+    listed = document.get("id_token_signing_alg_values_supported")
+    algorithms = [
+        alg
+        for alg in (listed if isinstance(listed, list) else [])
+        if isinstance(alg, str) and alg != "none" and not alg.startswith("HS")
+    ]
+    return algorithms or ["RS256"]
+
+
+async def _discover(provider: OAuthClientSettings, now: float) -> dict[str, Any]:
+    """The provider's checked discovery document, cached per issuer for :data:`DISCOVERY_TTL`."""
     issuer = (provider.issuer or "").rstrip("/")
     cached = _discovery_cache.get(issuer)
     if cached is not None and now - cached.fetched_at < DISCOVERY_TTL:
-        return cached
-    async with _http_client(provider) as client:
-        try:
-            document = await _get_json(client, f"{issuer}/.well-known/openid-configuration")
-        except OAuthError as exc:
-            raise OAuthError("unavailable") from exc
-    needed = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+        return cached.metadata
+    app = _app(provider, metadata_url=f"{issuer}/.well-known/openid-configuration")
+    try:
+        document = await app.load_server_metadata()
+    except (_http.HTTPError, ValueError, TypeError) as exc:  # unreachable, 4xx/5xx, not JSON
+        raise OAuthError("unavailable") from exc
+    needed = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
     if (
-        not isinstance(document, dict)
+        not all(isinstance(document.get(key), str) for key in needed)
         # OpenID Connect Discovery 4.3: the document must name the issuer we asked.
-        or str(document.get("issuer", "")).rstrip("/") != issuer
-        or not all(isinstance(document.get(key), str) for key in needed)
+        or document["issuer"].rstrip("/") != issuer
     ):
         log.warning("oidc discovery document of %s is unusable", issuer)
         raise OAuthError("unavailable")
-    entry = _Discovery(document, now)
-    _discovery_cache[issuer] = entry
-    return entry
+    metadata = {key: document[key] for key in DISCOVERY_FIELDS if key in document}
+    metadata["id_token_signing_alg_values_supported"] = _id_token_algorithms(document)
+    _discovery_cache[issuer] = _Discovery(metadata, now)
+    return metadata
 
 
-async def _jwks(provider: OAuthClientSettings, discovery: _Discovery, *, force: bool) -> KeySet:
-    if discovery.jwks is None or force:
-        async with _http_client(provider) as client:
-            try:
-                document = await _get_json(client, discovery.document["jwks_uri"])
-            except OAuthError as exc:
-                raise OAuthError("unavailable") from exc
-        if not isinstance(document, dict):
-            raise OAuthError("invalid_id_token")
-        discovery.jwks = document
-    try:
-        return KeySet.import_key_set(discovery.jwks)  # type: ignore[arg-type]
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise OAuthError("invalid_id_token") from exc
+def _token_auth_method(provider: OAuthClientSettings, metadata: Mapping[str, Any]) -> str:
+    """The configured method, else the provider's first one we support, else Basic."""
+    if not provider.client_secret:
+        return "none"  # a public client: PKCE only
+    if provider.token_auth_method:
+        return provider.token_auth_method
+    supported = metadata.get("token_endpoint_auth_methods_supported")
+    for method in supported if isinstance(supported, list) else []:
+        if method in TOKEN_AUTH_METHODS:
+            return str(method)
+    return "client_secret_basic"  # the default of OpenID Connect Discovery
 
 
 # --- Starting a login ----------------------------------------------------------------
-
-
-def _oauth_client(
-    provider: OAuthClientSettings, callback_url: str, **extra: Any
-) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(
-        client_id=provider.client_id,
-        client_secret=provider.client_secret or None,
-        scope=provider.scope or None,
-        redirect_uri=callback_url,
-        code_challenge_method="S256",
-        timeout=provider.timeout,
-        follow_redirects=False,
-        **extra,
-    )
 
 
 async def begin(
@@ -350,20 +340,22 @@ async def begin(
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters, within RFC 7636's 43-128
     nonce: str | None = None
+    metadata: dict[str, Any] | None = None
     extra: dict[str, str] = {}
     if provider.name == "oidc":
-        discovery = await _discover(provider, now)
-        authorize_url = discovery.document["authorization_endpoint"]
+        metadata = await _discover(provider, now)
         nonce = secrets.token_urlsafe(32)
         extra["nonce"] = nonce
-    else:
-        authorize_url = provider.authorize_url or ""
-    async with _oauth_client(provider, callback_url) as client:
-        url, _ = client.create_authorization_url(
-            authorize_url, state=state, code_verifier=verifier, **extra
-        )
+    # The S256 challenge is made here: authlib's app would log the verifier at debug level.
+    authorization = await _app(provider, metadata=metadata).create_authorization_url(
+        callback_url,
+        state=state,
+        code_challenge=create_s256_code_challenge(verifier),
+        code_challenge_method="S256",
+        **extra,
+    )
     pending = PendingLogin(provider.name, state, verifier, nonce, now, next_path)
-    return url, pending
+    return authorization["url"], pending
 
 
 # --- Completing a login --------------------------------------------------------------
@@ -406,14 +398,14 @@ def _check_state(
     return pending
 
 
-def _check_issuer(query: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+def _check_issuer(query: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
     """RFC 9207: the response names the issuer we sent the user to (mix-up defence)."""
     returned = _param(query, "iss", "issuer_mismatch")
-    advertised = document.get("authorization_response_iss_parameter_supported") in (True, "true")
+    advertised = metadata.get("authorization_response_iss_parameter_supported") in (True, "true")
     if returned is None and not advertised:
         return
-    if returned != document["issuer"]:
-        log.warning("oidc authorization response without the issuer %s", document["issuer"])
+    if returned != metadata["issuer"]:
+        log.warning("oidc authorization response without the issuer %s", metadata["issuer"])
         raise OAuthError("issuer_mismatch")
 
 
@@ -428,11 +420,13 @@ def _check_response(query: Mapping[str, Any]) -> str:
 
 
 async def _exchange_code(
-    client: AsyncOAuth2Client, token_url: str, code: str, pending: PendingLogin
+    app: _ProviderApp, callback_url: str, code: str, pending: PendingLogin
 ) -> dict[str, Any]:
     """Trade the code for tokens; map every failure to a code."""
     try:
-        token = await client.fetch_token(token_url, code=code, code_verifier=pending.code_verifier)
+        token = await app.fetch_access_token(
+            callback_url, code=code, code_verifier=pending.code_verifier
+        )
     except _http.TransportError as exc:  # timeouts included
         raise OAuthError("unavailable") from exc
     except (_http.HTTPStatusError, AuthlibBaseError, ValueError, TypeError, KeyError) as exc:
@@ -461,7 +455,8 @@ async def complete(
         pending: The login started in this browser, or ``None`` if there is none.
         callback_query: The query parameters of the callback URL.
         callback_url: The constant registered callback URL (sent again to the token endpoint).
-        now: Current Unix time (tests).
+        now: Current Unix time for the pending login's age and the discovery cache (tests);
+            ID-token times are checked against the clock.
 
     Returns:
         The identity the provider vouches for.
@@ -473,19 +468,25 @@ async def complete(
     now = time.time() if now is None else now
     pending = _check_state(provider, pending, callback_query, now)
     if provider.name == "oidc":
-        discovery = await _discover(provider, now)
-        _check_issuer(callback_query, discovery.document)
+        metadata = await _discover(provider, now)
+        _check_issuer(callback_query, metadata)
         code = _check_response(callback_query)
-        return await _complete_oidc(provider, discovery, pending, code, callback_url, now)
+        return await _complete_oidc(provider, metadata, pending, code, callback_url)
     return await _complete_github(provider, pending, _check_response(callback_query), callback_url)
 
 
-def _text(value: object, limit: int) -> str:
-    return value.strip()[:limit] if isinstance(value, str) else ""
+def _name(value: object) -> str:
+    return safe_text(value, max_chars=MAX_NAME)
+
+
+def _email(value: object) -> str | None:
+    if not isinstance(value, str) or has_bad_characters(value):
+        return None
+    return normalise_email(value)
 
 
 def _avatar(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) > 500:
+    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL or has_bad_characters(value):
         return None
     return value if value.startswith(("https://", "http://")) else None
 
@@ -494,26 +495,21 @@ async def _complete_github(
     provider: OAuthClientSettings, pending: PendingLogin, code: str, callback_url: str
 ) -> ExternalIdentity:
     # GitHub documents the client credentials as form fields of the token request.
-    async with _oauth_client(
-        provider,
-        callback_url,
-        token_endpoint_auth_method="client_secret_post",  # noqa: S106 (a method name)
-    ) as client:
-        await _exchange_code(client, provider.token_url or "", code, pending)
-        api = (provider.api_url or "").rstrip("/")
-        headers = {"Accept": GITHUB_ACCEPT}
-        profile = await _authorized_json(client, f"{api}/user", headers)
-        if not isinstance(profile, dict):
-            raise OAuthError("no_account_info")
-        github_id = profile.get("id")
-        if not isinstance(github_id, int) or isinstance(github_id, bool) or github_id <= 0:
-            raise OAuthError("no_account_info")
-        try:
-            emails = await _authorized_json(client, f"{api}/user/emails", headers)
-        except OAuthError as exc:
-            if exc.code == "unavailable":
-                raise
-            emails = []  # the user:email scope was not granted: no address, not a failure
+    app = _app(provider, auth_method="client_secret_post")
+    token = await _exchange_code(app, callback_url, code, pending)
+    api = (provider.api_url or "").rstrip("/")
+    profile = await _get_json(app, f"{api}/user", token, GITHUB_ACCEPT)
+    if not isinstance(profile, dict):
+        raise OAuthError("no_account_info")
+    github_id = profile.get("id")
+    if not isinstance(github_id, int) or isinstance(github_id, bool) or github_id <= 0:
+        raise OAuthError("no_account_info")
+    try:
+        emails = await _get_json(app, f"{api}/user/emails", token, GITHUB_ACCEPT)
+    except OAuthError as exc:
+        if exc.code == "unavailable":
+            raise
+        emails = []  # the user:email scope was not granted: no address, not a failure
     email = None
     for entry in emails if isinstance(emails, list) else []:
         if (
@@ -521,67 +517,41 @@ async def _complete_github(
             and entry.get("primary") is True
             and entry.get("verified") is True
         ):
-            email = normalise_email(entry.get("email"))
+            email = _email(entry.get("email"))
             break
-    login = _text(profile.get("login"), 80)
     return ExternalIdentity(
         provider="github",
         github_id=github_id,
         email=email,
-        display_name=_text(profile.get("name"), 80) or login,
+        display_name=_name(profile.get("name")) or _name(profile.get("login")),
         avatar_url=_avatar(profile.get("avatar_url")),
     )
 
 
-async def _authorized_json(client: AsyncOAuth2Client, url: str, headers: dict[str, str]) -> Any:
-    """GET with the access token (the OAuth client adds it); map failures to codes."""
-    return await _get_json(client, url, headers=headers)
-
-
-def _token_auth_method(provider: OAuthClientSettings, document: Mapping[str, Any]) -> str:
-    """The configured method, else the provider's first one we support, else Basic."""
-    if not provider.client_secret:
-        return "none"  # a public client: PKCE only
-    if provider.token_auth_method:
-        return provider.token_auth_method
-    supported = document.get("token_endpoint_auth_methods_supported")
-    for method in supported if isinstance(supported, list) else []:
-        if method in TOKEN_AUTH_METHODS:
-            return str(method)
-    return "client_secret_basic"  # the default of OpenID Connect Discovery
-
-
 async def _complete_oidc(
     provider: OAuthClientSettings,
-    discovery: _Discovery,
+    metadata: dict[str, Any],
     pending: PendingLogin,
     code: str,
     callback_url: str,
-    now: float,
 ) -> ExternalIdentity:
-    document = discovery.document
-    async with _oauth_client(
-        provider, callback_url, token_endpoint_auth_method=_token_auth_method(provider, document)
-    ) as client:
-        token = await _exchange_code(client, document["token_endpoint"], code, pending)
-        claims = await _validated_id_token(provider, discovery, token, pending, now)
-        if "email" not in claims or "name" not in claims:
-            claims = await _with_userinfo(client, document, claims)
-    subject = claims["sub"]
+    app = _app(provider, metadata=metadata, auth_method=_token_auth_method(provider, metadata))
+    token = await _exchange_code(app, callback_url, code, pending)
+    claims = await _validated_id_token(app, provider, metadata, token, pending)
+    if "email" not in claims or "name" not in claims:
+        claims = await _with_userinfo(app, metadata, token, claims)
     email = None
     if claims.get("email_verified") in (True, "true"):
-        email = normalise_email(claims.get("email"))
+        email = _email(claims.get("email"))
     name = (
-        _text(claims.get("name"), 80)
-        or _text(claims.get("preferred_username"), 80)
-        or _text(
-            f"{_text(claims.get('given_name'), 40)} {_text(claims.get('family_name'), 40)}", 80
-        )
+        _name(claims.get("name"))
+        or _name(claims.get("preferred_username"))
+        or _name(f"{_name(claims.get('given_name'))} {_name(claims.get('family_name'))}")
     )
     return ExternalIdentity(
         provider="oidc",
         oidc_issuer=(provider.issuer or "").rstrip("/"),
-        oidc_subject=subject,
+        oidc_subject=claims["sub"],
         email=email,
         display_name=name,
         avatar_url=_avatar(claims.get("picture")),
@@ -589,69 +559,57 @@ async def _complete_oidc(
 
 
 async def _validated_id_token(
+    app: _ProviderApp,
     provider: OAuthClientSettings,
-    discovery: _Discovery,
+    metadata: Mapping[str, Any],
     token: Mapping[str, Any],
     pending: PendingLogin,
-    now: float,
 ) -> dict[str, Any]:
-    """Verify the ID token as authlib's OpenID client does, with our issuer and nonce."""
+    """The ID token's claims, checked by authlib with our issuer, client and nonce."""
     id_token = token.get("id_token")
-    if not isinstance(id_token, str) or len(id_token) > 16_384:
+    # authlib compares the nonce only when it is given one: without one, refuse.
+    if not isinstance(id_token, str) or len(id_token) > MAX_ID_TOKEN or not pending.nonce:
         raise OAuthError("invalid_id_token")
-    algorithms = [
-        alg
-        for alg in discovery.document.get("id_token_signing_alg_values_supported") or ["RS256"]
-        if isinstance(alg, str) and alg != "none" and not alg.startswith("HS")
-    ]
-    registry = JWSRegistry(algorithms=algorithms or ["RS256"], strict_check_header=False)
     try:
-        try:
-            decoded = jwt.decode(
-                id_token, await _jwks(provider, discovery, force=False), registry=registry
-            )
-        except InvalidKeyIdError:  # the provider may have rotated its keys
-            decoded = jwt.decode(
-                id_token, await _jwks(provider, discovery, force=True), registry=registry
-            )
-        claims = CodeIDToken(
-            decoded.claims,
-            decoded.header,
-            {
+        claims = await app.parse_id_token(
+            token,
+            nonce=pending.nonce,
+            claims_options={
                 # Exactly the issuer of the discovery document (checked against ours).
-                "iss": {"essential": True, "value": discovery.document["issuer"]},
+                "iss": {"essential": True, "value": metadata["issuer"]},
                 "aud": {"essential": True, "value": provider.client_id},
                 "sub": {"essential": True},
                 "exp": {"essential": True},
             },
-            {
-                "nonce": pending.nonce,
-                "client_id": provider.client_id,
-                "access_token": token.get("access_token"),
-            },
+            leeway=ID_TOKEN_LEEWAY,
         )
-        claims.validate(now=int(now), leeway=ID_TOKEN_LEEWAY)
-    except OAuthError:
-        raise
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except _http.HTTPError as exc:  # the JWKS could not be loaded
+        raise OAuthError("unavailable") from exc
+    except (JoseError, AuthlibBaseError, ValueError, TypeError, KeyError) as exc:
         raise OAuthError("invalid_id_token") from exc
-    if not pending.nonce or claims.get("nonce") != pending.nonce:
-        raise OAuthError("invalid_id_token")
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject or len(subject) > 255:
+    if (
+        not isinstance(subject, str)
+        or not subject
+        or len(subject) > MAX_SUBJECT
+        or has_bad_characters(subject)
+    ):
         raise OAuthError("no_account_info")
     return dict(claims)
 
 
 async def _with_userinfo(
-    client: AsyncOAuth2Client, document: Mapping[str, Any], claims: dict[str, Any]
+    app: _ProviderApp,
+    metadata: Mapping[str, Any],
+    token: Mapping[str, Any],
+    claims: dict[str, Any],
 ) -> dict[str, Any]:
     """Add the UserInfo claims the ID token lacks (only for the same ``sub``)."""
-    endpoint = document.get("userinfo_endpoint")
+    endpoint = metadata.get("userinfo_endpoint")
     if not isinstance(endpoint, str):
         return claims
     try:
-        info = await _authorized_json(client, endpoint, {"Accept": "application/json"})
+        info = await _get_json(app, endpoint, token, "application/json")
     except OAuthError:
         return claims  # the ID token alone is enough to sign in
     if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
@@ -663,49 +621,3 @@ async def _with_userinfo(
         merged["email"] = info.get("email")
         merged["email_verified"] = info.get("email_verified")
     return merged
-
-
-# --- Accounts ------------------------------------------------------------------------
-
-
-def sign_in_external(identity: ExternalIdentity, url: str | None = None) -> User:
-    """Return the account of a provider identity, created on its first sign-in.
-
-    An identity is never linked to an existing account by email: if the verified address
-    already belongs to another account, nothing is created and ``email_taken`` is raised.
-
-    Args:
-        identity: What :func:`complete` returned.
-        url: Database URL (default: configured).
-
-    Returns:
-        The user row.
-
-    Raises:
-        OAuthError: ``email_taken`` if another account uses the address.
-
-    """
-    keys: dict[str, Any] = (
-        {"github_id": identity.github_id}
-        if identity.github_id is not None
-        else {"oidc_issuer": identity.oidc_issuer, "oidc_subject": identity.oidc_subject}
-    )
-    if identity.github_id is None and not (identity.oidc_issuer and identity.oidc_subject):
-        raise OAuthError("no_account_info")
-    user = find_user_by_identity(**keys, url=url)
-    if user is not None:
-        return user
-    try:
-        return create_external_user(
-            email=identity.email,
-            display_name=identity.display_name,
-            avatar_url=identity.avatar_url,
-            **keys,
-            url=url,
-        )
-    except EmailTaken:
-        # Two callbacks of one new identity racing: the other one created the account.
-        user = find_user_by_identity(**keys, url=url)
-        if user is not None:
-            return user
-        raise OAuthError("email_taken") from None

@@ -23,7 +23,7 @@ what the next logins get, through a control endpoint the script adds:
   authenticate the client this way (``client_secret_basic``, ``client_secret_post``, ``none``).
 
 :meth:`OidcProvider.token_requests` tells how each token request authenticated the client,
-as seen on the wire.
+as seen on the wire; :meth:`OidcProvider.rotate_key` adds a signing key to the JWKS.
 """
 
 from __future__ import annotations
@@ -87,6 +87,10 @@ const clientAuth = (req) => {
     res.json({ ok: true });
   });
   app.get("/__test__/token-requests", (_req, res) => res.json(tokenRequests));
+  app.post("/__test__/rotate-key", async (_req, res) => {
+    await server.issuer.keys.generate("RS256");
+    res.json({ ok: true });
+  });
   app.get("/.well-known/openid-configuration", (req, res) => {
     const document = server.service.openidConfigurationHandler(req, { json: (body) => body });
     res.json({ ...document, ...(config.discovery || {}) });
@@ -177,6 +181,17 @@ class OidcProvider:
     def reset(self) -> None:
         """Back to the mock's defaults (``sub`` ``johndoe``, no email)."""
         self.configure()
+
+    def rotate_key(self) -> None:
+        """Add a second RS256 key to the JWKS; every later ID token is signed with it.
+
+        The mock's keys take turns per token and each token response signs its access
+        token first, so with two keys the ID token always gets the new one (call this once
+        per server).
+        """
+        request = urllib.request.Request(self.issuer + "/__test__/rotate-key", method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
 
     def token_requests(self) -> list[dict[str, Any]]:
         """How each token request since the last :meth:`configure` authenticated the client.
