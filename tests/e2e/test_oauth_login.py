@@ -291,3 +291,41 @@ def test_oidc_id_token_with_a_wrong_nonce_is_refused(
     click_provider(page, OIDC_LABEL)
     expect_login_error(page, "invalid_id_token")
     assert rows(app_server, "oidc_subject = ?", "nonce-victim") == []
+
+
+def test_oidc_response_naming_its_issuer_signs_in_with_basic_client_credentials(
+    page: Page, oidc: OidcProvider, app_server: RunningApp
+) -> None:
+    subject = new_email("iss").split("@")[0]
+    oidc.configure(id_token_claims={"sub": subject}, callback_params={"iss": oidc.issuer})
+    click_provider(page, OIDC_LABEL)
+    page.wait_for_url(at("/onboarding/profile"))
+    assert len(rows(app_server, "oidc_subject = ?", subject)) == 1
+    # The mock's discovery lists no method the app supports: HTTP Basic, never the form.
+    [request] = oidc.token_requests()
+    assert (request["method"], request["secret_in_body"]) == ("client_secret_basic", False)
+
+
+def test_oidc_response_from_another_issuer_is_refused(
+    page: Page, oidc: OidcProvider, app_server: RunningApp
+) -> None:
+    oidc.configure(
+        id_token_claims={"sub": "mix-up-victim"},
+        callback_params={"iss": "https://attacker.example.com"},
+    )
+    click_provider(page, OIDC_LABEL)
+    expect_login_error(page, "issuer_mismatch")
+    assert oidc.token_requests() == []
+    assert rows(app_server, "oidc_subject = ?", "mix-up-victim") == []
+
+
+def test_oidc_callback_with_a_control_character_is_refused(
+    page: Page, oidc: OidcProvider, app_server: RunningApp
+) -> None:
+    oidc.configure(
+        id_token_claims={"sub": "control-victim"}, callback_params={"code": "one\u0000time"}
+    )
+    click_provider(page, OIDC_LABEL)
+    expect_login_error(page, "missing_code")
+    assert oidc.token_requests() == []
+    assert rows(app_server, "oidc_subject = ?", "control-victim") == []
