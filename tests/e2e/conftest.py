@@ -76,6 +76,8 @@ def app_environment(tmp: Path, port: int, **extra: str) -> dict[str, str]:
             # Every browser test, scale test and load run signs up from 127.0.0.1: the
             # per-address sign-up limit is tested on its own (tests/security/test_login.py).
             "ONBOARD_SIGNUP_MAX_PER_CLIENT": "100000",
+            # Production refuses to start without SMTP; no test app sends mail to it.
+            "ONBOARD_SMTP_URL": "smtp://127.0.0.1:9",
             "REFLEX_CHECK_LATEST_VERSION": "0",
             "REFLEX_DIR": str(ROOT / ".tools" / "reflex"),
             "REFLEX_API_URL": f"http://localhost:{port}",

@@ -38,6 +38,7 @@ def restart_with(app_db: Settings, **variables: str) -> Settings:
     env = {
         "ONBOARD_ENV": "production",
         "ONBOARD_DATABASE_URL": app_db.database_url,
+        "ONBOARD_SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing is sent
         **{f"ONBOARD_{name}": value for name, value in variables.items()},
     }
     settings = load_settings(env)

@@ -131,6 +131,7 @@ def authenticate_in_another_process(token: str, settings: Settings) -> str:
     env.update(
         {
             "ONBOARD_ENV": "production",
+            "ONBOARD_SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing is sent
             "ONBOARD_SIGNING_KEY": f"{key.kid}:{key.secret.hex()}",
             "ONBOARD_DATABASE_URL": settings.database_url,
         }
