@@ -11,6 +11,7 @@ from reflex.event import EventSpec
 from onboard_app.models import User
 from onboard_app.services import access, accounts, oauth, passwords
 from onboard_app.services.access import ANYONE
+from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import start_session
 from onboard_app.services.text import safe_text
@@ -35,6 +36,11 @@ def _field(form: object, name: str) -> str:
     """
     value = form.get(name, "") if isinstance(form, dict) else ""
     return value[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+def _failure_reason(failure: accounts.LoginFailed) -> str:
+    """A word for the audit line (the message shown is the same for every reason)."""
+    return "unavailable" if str(failure) == accounts.LOGIN_UNAVAILABLE else "bad_credentials"
 
 
 class AuthFormState(rx.State):
@@ -67,7 +73,7 @@ class AuthFormState(rx.State):
     async def _signed_in(self, user: User) -> list[EventSpec]:
         session_state = await self.get_state(SessionState)
         session_state._adopt(start_session(user), user)
-        log.info("user %s signed in", user.id)
+        audit("signin", user_id=user.id, method="password", client=self._client_address())
         next_param = self.router.url.query_parameters.get("next")
         target = access.decide(self.router.url.path, _reached(user), next_param)
         return [rx.redirect(target or access.home_for(_reached(user)), replace=True)]
@@ -105,6 +111,12 @@ class LoginState(AuthFormState):
             )
         except accounts.LoginFailed as failure:
             self.form_error = str(failure)
+            throttled = isinstance(failure, accounts.LoginThrottled)
+            audit(
+                "throttled" if throttled else "signin_failed",
+                reason="login" if throttled else _failure_reason(failure),
+                client=self._client_address(),
+            )
             return
         finally:
             self.busy = False
@@ -141,9 +153,11 @@ class SignupState(AuthFormState):
             return
         except accounts.SignUpRefused as refused:
             self.form_error = str(refused)
+            audit("throttled", reason="signup", client=self._client_address())
             return
         finally:
             self.busy = False
+        audit("signup", user_id=user.id, method="password", client=self._client_address())
         yield rx.toast.success("Welcome to Onboard! Let's set up your profile.")
         for event in await self._signed_in(user):
             yield event

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from onboard_app import routes
 from onboard_app.services import access, oauth
 from onboard_app.services.access import ANYONE
+from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import start_session
 from onboard_app.settings import get_settings
@@ -82,14 +83,19 @@ class OAuthState(rx.State):
             )
             user = await asyncio.to_thread(oauth.sign_in_external, identity)
         except oauth.OAuthError as failure:
-            log.info("oauth %s login refused: %s", client.name if client else "-", failure.code)
+            audit(
+                "signin_failed",
+                reason=failure.code,
+                method=client.name if client else "unknown",
+                client=self.router.session.client_ip,
+            )
             return _login_with_error(failure.code)
         except SQLAlchemyError:
             log.exception("oauth %s login failed: database error", client.name if client else "-")
             return _login_with_error("server_error")
         session_state = await self.get_state(SessionState)
         session_state._adopt(start_session(user), user)
-        log.info("user %s signed in with %s", user.id, client.name)
+        audit("signin", user_id=user.id, method=client.name, client=self.router.session.client_ip)
         reached = parse_step(user.onboarding_step) or Step.PROFILE
         next_path = pending.next_path if pending else None
         target = access.decide(routes.LOGIN, reached, next_path) or access.home_for(reached)

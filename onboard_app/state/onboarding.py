@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.services import access, users
+from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import (
     EXPERIENCE_LEVELS,
     MAX_BIO,
@@ -358,7 +359,7 @@ class OnboardingState(AnswersForm):
             return rx.toast.error(SAVE_FAILED)
         session_state._remint_from(session, result.user)
         if result.transitioned:
-            log.info("user %s completed onboarding", session.user.id)
+            audit("finish", user_id=session.user.id)
         self.loaded = False
         return [
             rx.redirect(routes.EXPLORE, replace=True),

@@ -34,6 +34,7 @@ from onboard_app import routes
 from onboard_app.models import User
 from onboard_app.services import access
 from onboard_app.services.access import Rule
+from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.services.sessions import (
     Authenticated,
@@ -146,7 +147,7 @@ class SessionState(rx.State):
             log.exception("session check failed: database unavailable")
             raise SessionUnavailable from exc
         if isinstance(result, TokenRejected):
-            log.info("session rejected: %s", result.reason)
+            audit("token_rejected", reason=result.reason, client=self.router.session.client_ip)
             self._expired = result.reason in (Rejection.EXPIRED, Rejection.SESSION_EXPIRED)
             await self._forget()
             return None
@@ -222,6 +223,10 @@ class SessionState(rx.State):
     async def log_out(self) -> list[EventSpec]:
         """End the session everywhere: bump the token version, clear every tab."""
         try:
+            session = verified_session()
+        except SessionUnavailable:
+            session = None
+        try:
             ended = await asyncio.to_thread(end_session, self.token)
         except SQLAlchemyError:
             # Logging out must not fail: this browser forgets the token either way.
@@ -230,6 +235,11 @@ class SessionState(rx.State):
         await self._forget()
         events = [rx.redirect(routes.LOGIN, replace=True)]
         if ended:
+            audit(
+                "logout",
+                user_id=session.user.id if session else None,
+                client=self.router.session.client_ip,
+            )
             events.append(rx.toast.info("You are logged out."))
         return events
 

@@ -181,7 +181,7 @@ async def test_no_secret_reaches_any_log_record(
 
     log = rendered(caplog)
     # The journey was logged (by user id and outcome) ...
-    assert "signed in" in log and "re-minted" in log and "completed onboarding" in log
+    assert "event=signin user=" in log and "re-minted" in log and "event=finish user=" in log
     assert "finishing onboarding for user" in log
     assert len(github._tokens) == 1
     # ... without a single secret.
