@@ -210,7 +210,11 @@ def send(
     if smtp is None:
         if settings.is_production:
             return _failed(mail, message_id, "no SMTP server is configured", False, 0)
-        return _to_mailbox(mail, message, settings)
+        try:
+            return _to_mailbox(mail, message, settings)
+        except OSError as exc:
+            reason = f"development mailbox not writable ({type(exc).__name__})"
+            return _failed(mail, message_id, reason, False, 1)
     attempt = 1
     while True:
         try:

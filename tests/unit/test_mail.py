@@ -384,6 +384,14 @@ def test_clear_mailbox(tmp_path: Path) -> None:
     assert list((tmp_path / "mail").glob("*.eml")) == []
 
 
+def test_an_unwritable_mailbox_is_a_failure_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "mail").write_text("a file where the folder should be")
+    result = send(verify_mail(), settings_for(tmp_path, None))
+    assert result == MailFailed(
+        "development mailbox not writable (FileExistsError)", transient=False
+    )
+
+
 def test_a_damaged_index_reads_as_empty(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, None)
     send(verify_mail(), settings)
