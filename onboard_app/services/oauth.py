@@ -3,7 +3,7 @@
 No Reflex import: the OAuth state (``onboard_app.state.oauth``) keeps the
 :class:`PendingLogin` in a backend-only var between :func:`begin` (the button) and
 :func:`complete` (the callback page), then hands the identity to
-:func:`onboard_app.services.linking.sign_in_external` (re-exported here).
+:func:`onboard_app.services.linking.sign_in_external`.
 
 The protocol is authlib's framework-neutral client app (the one its Starlette integration
 is built on, without the session storage): it builds the authorization URL, redeems the
@@ -62,7 +62,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc.errors import JoseError
 
-from onboard_app.services.linking import ExternalIdentity, sign_in_external
+from onboard_app.services.linking import ExternalIdentity
 from onboard_app.services.oauth_errors import MESSAGES, OAuthError, message_for
 from onboard_app.services.onboarding import MAX_NAME
 from onboard_app.services.text import clean_text, has_bad_characters, safe_text
@@ -84,7 +84,6 @@ __all__ = [
     "complete",
     "message_for",
     "provider_settings",
-    "sign_in_external",
 ]
 
 log = logging.getLogger("onboard.oauth")

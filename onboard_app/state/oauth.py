@@ -18,7 +18,7 @@ from reflex.event import EventSpec
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
-from onboard_app.services import access, oauth
+from onboard_app.services import access, linking, oauth
 from onboard_app.services.access import ANYONE
 from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import Step, parse_step
@@ -81,7 +81,7 @@ class OAuthState(rx.State):
                 dict(url.query_parameters),
                 settings.oauth_callback_url(client.name),
             )
-            user = await asyncio.to_thread(oauth.sign_in_external, identity)
+            user = await asyncio.to_thread(linking.sign_in_external, identity)
         except oauth.OAuthError as failure:
             audit(
                 "signin_failed",

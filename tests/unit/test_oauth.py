@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from onboard_app.models import User
 from onboard_app.services import linking, oauth, oauth_errors
 from onboard_app.services.db import get_engine
+from onboard_app.services.linking import sign_in_external
 from onboard_app.services.oauth import (
     ExternalIdentity,
     OAuthError,
@@ -31,7 +32,6 @@ from onboard_app.services.oauth import (
     begin,
     complete,
     message_for,
-    sign_in_external,
 )
 from onboard_app.services.users import create_local_user
 from onboard_app.settings import (
@@ -928,7 +928,6 @@ def test_oidc_subject_that_is_not_plain_text_is_refused(
 
 
 def test_oauth_keeps_the_names_the_oauth_state_uses() -> None:
-    assert oauth.sign_in_external is linking.sign_in_external
     assert oauth.ExternalIdentity is linking.ExternalIdentity
     assert oauth.OAuthError is oauth_errors.OAuthError
     assert oauth.message_for is oauth_errors.message_for
