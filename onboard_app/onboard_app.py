@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from onboard_app import routes
+from onboard_app import logs, routes
 from onboard_app.models import ALL_TABLES
 from onboard_app.pages.explore import explore_page
 from onboard_app.pages.login import login_page, signup_page
@@ -18,6 +18,9 @@ from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import AccessGate, SessionState
 from onboard_app.state.settings import SettingsState
+
+# First, in every process (CLI, supervisor, workers): redaction, onboard.* at INFO (logs.py).
+logs.install()
 
 # `reflex db` reads rx.ModelRegistry, whose built-in entry (rx.Model) shares SQLModel's
 # metadata: importing ALL_TABLES is what puts our tables there. Registering them again
