@@ -17,6 +17,7 @@ import pytest
 _SCRATCH = Path(tempfile.mkdtemp(prefix="onboard-tests-"))
 os.environ["ONBOARD_DATABASE_URL"] = f"sqlite:///{_SCRATCH / 'default.db'}"
 os.environ["ONBOARD_DEV_KEY_FILE"] = str(_SCRATCH / "dev-key")
+os.environ["ONBOARD_MAIL_DIR"] = str(_SCRATCH / "mail")
 os.environ.pop("ONBOARD_REDIS_URL", None)
 os.environ.pop("ONBOARD_ENV", None)
 
@@ -32,6 +33,7 @@ def make_settings(**changes: object) -> Settings:
     base: dict[str, object] = {
         "signing_keys": (KEY,),
         "database_url": os.environ["ONBOARD_DATABASE_URL"],
+        "mail_dir": _SCRATCH / "mail",
     }
     base.update(changes)
     return Settings(**base)  # type: ignore[arg-type]
