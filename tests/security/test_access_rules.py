@@ -223,9 +223,7 @@ async def test_hydrate_resets_every_visible_var_but_keeps_backend_ones(app_db: S
     tab.reconnect()
     assert await admit(tab.root, State, "hydrate_and_load") is None
     defaults = {
-        key: value
-        for key, value in visible_vars(new_tab()).items()
-        if not isinstance(value, float)
+        key: value for key, value in visible_vars(new_tab()).items() if not isinstance(value, float)
     }
     assert {k: v for k, v in visible_vars(tab).items() if k in defaults} == defaults
     session = tab.state(SessionState)

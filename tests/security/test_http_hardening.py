@@ -371,9 +371,7 @@ async def test_a_reconnect_with_a_closed_tabs_client_token_gets_none_of_its_data
     assert thief.var(names.answers, "display_name", "") == ""
 
     # The owner, back with the token from its own storage, is signed in again.
-    owner = OnboardClient(
-        app.url, names, build=build, local_storage={names.token_storage: token}
-    )
+    owner = OnboardClient(app.url, names, build=build, local_storage={names.token_storage: token})
     owner.client_token = victim.client_token
     await owner.connect("/onboarding/profile")
     assert owner.var(names.session, "user_email") == email
