@@ -532,15 +532,34 @@ class LogGuard(logging.Filter):
         return verdict.write
 
 
-def _redacting_factory(
+def _guard_handlers(logger: logging.Logger) -> None:
+    """Put the guard on every handler a record of ``logger`` reaches (as callHandlers walks)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if _guard not in handler.filters:
+                handler.addFilter(_guard)
+        current = current.parent if current.propagate else None
+
+
+def _guarding_factory(
     make: Callable[..., logging.LogRecord],
 ) -> Callable[..., logging.LogRecord]:
+    """Wrap a record factory: records are redacted as they are made, and guarded.
+
+    Every handler a record is about to reach gets the guard, including handlers attached
+    after :func:`install` (a spawned worker attaches Reflex's console sink after it
+    imports the app).
+    """
+
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make(*args, **kwargs)
         redact_record(record)
+        if record.name:
+            _guard_handlers(logging.getLogger(record.name))
         return record
 
-    factory.onboard_redacting = True  # type: ignore[attr-defined]
+    factory.onboard_guarding = True  # type: ignore[attr-defined]
     return factory
 
 
@@ -556,8 +575,8 @@ def install(settings: Settings | None = None) -> None:
     global _redactor
     _redactor = Redactor(settings_secrets(settings or get_settings()))
     current = logging.getLogRecordFactory()
-    if not getattr(current, "onboard_redacting", False):
-        logging.setLogRecordFactory(_redacting_factory(current))
+    if not getattr(current, "onboard_guarding", False):
+        logging.setLogRecordFactory(_guarding_factory(current))
     root = logging.getLogger()
     if not root.handlers:
         stream = logging.StreamHandler(sys.stderr)
@@ -570,13 +589,11 @@ def install(settings: Settings | None = None) -> None:
     app_logger = logging.getLogger("onboard")
     if app_logger.level == logging.NOTSET:
         app_logger.setLevel(logging.INFO)
-    # Every handler that exists now (the root's, Reflex's console/JSON/file sinks, ...);
-    # a handler added later still only sees records the factory redacted.
-    loggers = [root, *(v for v in logging.Logger.manager.loggerDict.values())]
-    for each in loggers:
-        for handler in getattr(each, "handlers", ()):
-            if _guard not in handler.filters:
-                handler.addFilter(_guard)
+    # Every handler that exists now (the root's, Reflex's console/JSON/file sinks...), for
+    # records not made by the factory; the factory guards handlers attached later.
+    for each in [root, *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(each, logging.Logger):
+            _guard_handlers(each)
     log.info(
         "logging ready: onboard.* at INFO, secrets redacted, at most %d similar lines per %.0f s",
         _guard.limiter.per_key,
