@@ -347,6 +347,8 @@ INSTALLED = textwrap.dedent(
     late = logging.StreamHandler(sys.stdout)  # a handler attached after install()
     logging.getLogger("late").addHandler(late)
     logging.getLogger("late").warning("configured with %s", key)
+    for _ in range(30):
+        logging.getLogger("late").warning("again")
     logging.getLogger("onboard.x").warning("%s %s", "one argument for two")
     """
 )
@@ -384,4 +386,5 @@ def test_install_makes_the_app_lines_reach_the_log_and_nothing_secret(tmp_path: 
     assert "KeyError: 'No registered handler found for <redacted jwt>'" in err
     # A handler attached later still sees only redacted records.
     assert "configured with <redacted>" in out
+    assert out.count("again") == 10
     assert "one argument for two" in err and "did not fit" in err
