@@ -183,6 +183,59 @@ def test_backend_http_routes_do_not_grant_a_foreign_origin(app: RunningApp) -> N
     assert headers.get("access-control-allow-origin") == app.url
 
 
+# --- state snapshots over the real websocket protocol ---------------------------------------
+
+
+async def test_a_reconnect_with_a_closed_tabs_client_token_gets_none_of_its_data(
+    app: RunningApp,
+) -> None:
+    """Connect, sign in, disconnect; reconnect with the same client token and no JWT."""
+    from pathlib import Path
+
+    from bench.reflex_client import FrontendBuild, OnboardClient, OnboardNames
+
+    names = OnboardNames.resolve()
+    build = FrontendBuild.load(Path(app.env["REFLEX_WEB_WORKDIR"]))
+    email = new_email()
+    victim = OnboardClient(app.url, names, build=build)
+    await victim.connect("/signup")
+    await victim.sign_up(email, PASSWORD)
+    await victim.set_answer("set_display_name", "Victim Secret Name")
+    assert victim.var(names.session, "user_email") == email
+    assert victim.var(names.answers, "display_name") == "Victim Secret Name"
+    token = victim.token
+    await victim.close()
+
+    received: list[str] = []
+    thief = OnboardClient(app.url, names, build=build)
+    thief.client_token = victim.client_token  # leaked (it used to appear in the log)
+    original = thief._on_event
+
+    async def record(message: Any) -> None:
+        received.append(repr(message))
+        await original(message)
+
+    thief._sio.on("event", record, namespace="/_event")
+    await thief.connect("/onboarding/profile")
+    # A protected handler, called straight away, answers with the login page only.
+    updates = await thief.call(
+        names.handlers["submit_profile"], until=lambda u: bool(u.events) or bool(u.delta)
+    )
+    await thief.close()
+    everything = "".join(received) + repr([u.delta for u in updates])
+    assert email not in everything and "Victim Secret Name" not in everything
+    assert token not in everything
+    assert not thief.var(names.session, "signed_in")
+    assert thief.var(names.answers, "display_name", "") == ""
+
+    # The owner, back with the token from its own storage, is signed in again.
+    owner = OnboardClient(app.url, names, build=build, local_storage={names.token_storage: token})
+    owner.client_token = victim.client_token
+    await owner.connect("/onboarding/profile")
+    assert owner.var(names.session, "user_email") == email
+    await owner.close()
+
+
 # --- CSP in the browser ---------------------------------------------------------------------
 
 WATCH_CSP = """
@@ -323,56 +376,3 @@ def test_log_has_no_cookie_or_authorization_header(app: RunningApp) -> None:
         Authorization="Bearer abc.def.ghi",
     )
     assert "secret-cookie-value" not in app.log() and "abc.def.ghi" not in app.log()
-
-
-# --- state snapshots over the real websocket protocol ---------------------------------------
-
-
-async def test_a_reconnect_with_a_closed_tabs_client_token_gets_none_of_its_data(
-    app: RunningApp,
-) -> None:
-    """Connect, sign in, disconnect; reconnect with the same client token and no JWT."""
-    from pathlib import Path
-
-    from bench.reflex_client import FrontendBuild, OnboardClient, OnboardNames
-
-    names = OnboardNames.resolve()
-    build = FrontendBuild.load(Path(app.env["REFLEX_WEB_WORKDIR"]))
-    email = new_email()
-    victim = OnboardClient(app.url, names, build=build)
-    await victim.connect("/signup")
-    await victim.sign_up(email, PASSWORD)
-    await victim.set_answer("set_display_name", "Victim Secret Name")
-    assert victim.var(names.session, "user_email") == email
-    assert victim.var(names.answers, "display_name") == "Victim Secret Name"
-    token = victim.token
-    await victim.close()
-
-    received: list[str] = []
-    thief = OnboardClient(app.url, names, build=build)
-    thief.client_token = victim.client_token  # leaked (it used to appear in the log)
-    original = thief._on_event
-
-    async def record(message: Any) -> None:
-        received.append(repr(message))
-        await original(message)
-
-    thief._sio.on("event", record, namespace="/_event")
-    await thief.connect("/onboarding/profile")
-    # A protected handler, called straight away, answers with the login page only.
-    updates = await thief.call(
-        names.handlers["submit_profile"], until=lambda u: bool(u.events) or bool(u.delta)
-    )
-    await thief.close()
-    everything = "".join(received) + repr([u.delta for u in updates])
-    assert email not in everything and "Victim Secret Name" not in everything
-    assert token not in everything
-    assert not thief.var(names.session, "signed_in")
-    assert thief.var(names.answers, "display_name", "") == ""
-
-    # The owner, back with the token from its own storage, is signed in again.
-    owner = OnboardClient(app.url, names, build=build, local_storage={names.token_storage: token})
-    owner.client_token = victim.client_token
-    await owner.connect("/onboarding/profile")
-    assert owner.var(names.session, "user_email") == email
-    await owner.close()
