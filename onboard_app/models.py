@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
@@ -36,6 +37,8 @@ class User(SQLModel, table=True):
     avatar_url: str | None = Field(default=None, max_length=500)
     onboarding_step: str = Field(default="profile", max_length=20)
     onboarding_completed_at: datetime | None = Field(default=None)
+    #: The flow version the user last completed (0: never completed).
+    flow_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     token_version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -57,6 +60,14 @@ class OnboardingAnswers(SQLModel, table=True):
     experience_level: str | None = Field(default=None, max_length=20)
     email_digest: bool | None = Field(default=None)
     theme: str | None = Field(default=None, max_length=10)
+    #: Answers of fields without a column of their own (steps added through the spec).
+    data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    #: Optional steps the user skipped.
+    skipped: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     updated_at: datetime = Field(default_factory=utcnow)
 
 
