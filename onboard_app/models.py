@@ -28,6 +28,9 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str | None = Field(default=None, max_length=254, unique=True, index=True)
     password_hash: str | None = Field(default=None, max_length=255)
+    #: When the owner proved the address is theirs (a mailed link or code, or a reset);
+    #: ``None``: a password account must confirm it before using the app.
+    email_verified_at: datetime | None = Field(default=None)
     github_id: int | None = Field(
         default=None, sa_column=Column(sa.BigInteger, unique=True, index=True, nullable=True)
     )
