@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import unicodedata
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from onboard_app.services import users
 from onboard_app.services.db import get_engine
-from onboard_app.services.onboarding import Step, StepInputError
+from onboard_app.services.onboarding import COMPLETED, REVIEW, Answers, StepInputError, StepSpec
 from onboard_app.services.users import (
     EmailTaken,
     StepNotOpen,
@@ -26,10 +27,12 @@ from onboard_app.services.users import (
     get_user_by_email,
     load_answers,
     normalise_email,
+    reopen_for_new_steps,
     revoke_sessions,
     save_step,
 )
 from onboard_app.settings import Settings
+from tests.unit.flow_steps import CLEAN_WORKPLACE, GOOD_WORKPLACE, NEWSLETTER, WORKPLACE
 
 pytestmark = pytest.mark.usefixtures("app_db")
 
@@ -40,6 +43,18 @@ INTERESTS = {"interests": ["python", "rust", "security"]}
 PREFERENCES = {"experience_level": "advanced", "email_digest": True, "theme": "dark"}
 
 
+#: A new user's answers: every field of the spec, empty.
+EMPTY: dict[str, Any] = {
+    "display_name": "",
+    "role": None,
+    "bio": "",
+    "interests": [],
+    "experience_level": None,
+    "email_digest": None,
+    "theme": None,
+}
+
+
 def new_user(email: str = "ada@example.com") -> int:
     user = create_local_user(email, HASH)
     assert user.id is not None
@@ -48,9 +63,9 @@ def new_user(email: str = "ada@example.com") -> int:
 
 def at_review(email: str = "ada@example.com") -> int:
     uid = new_user(email)
-    save_step(uid, Step.PROFILE, PROFILE)
-    save_step(uid, Step.INTERESTS, INTERESTS)
-    save_step(uid, Step.PREFERENCES, PREFERENCES)
+    save_step(uid, "profile", PROFILE)
+    save_step(uid, "interests", INTERESTS)
+    save_step(uid, "preferences", PREFERENCES)
     return uid
 
 
@@ -146,7 +161,8 @@ def test_create_local_user_defaults() -> None:
     assert stored.onboarding_step == "profile"
     assert stored.token_version == 1
     assert stored.onboarding_completed_at is None
-    assert load_answers(user.id) == users.Answers()
+    assert stored.flow_version == 0
+    assert load_answers(user.id) == Answers(EMPTY)
     assert get_user_by_email("ada@example.com") == stored
 
 
@@ -173,70 +189,83 @@ def test_get_user_unknown() -> None:
 
 def test_save_step_happy_path_advances() -> None:
     uid = new_user()
-    user = save_step(uid, Step.PROFILE, PROFILE)
+    user = save_step(uid, "profile", PROFILE)
     assert user.onboarding_step == "interests"
     assert user.display_name == "Ada Lovelace"
-    assert save_step(uid, Step.INTERESTS, INTERESTS).onboarding_step == "preferences"
-    assert save_step(uid, Step.PREFERENCES, PREFERENCES).onboarding_step == "review"
-    # saving review (no input) neither completes nor moves anything
-    assert save_step(uid, Step.REVIEW, {}).onboarding_step == "review"
+    assert save_step(uid, "interests", INTERESTS).onboarding_step == "preferences"
+    assert save_step(uid, "preferences", PREFERENCES).onboarding_step == "review"
     answers = load_answers(uid)
-    assert answers.display_name == "Ada Lovelace"
-    assert answers.role == "developer"
-    assert answers.bio == "Engines."
-    assert answers.interests == ["python", "rust", "security"]
-    assert answers.experience_level == "advanced"
-    assert answers.email_digest is True
-    assert answers.theme == "dark"
+    assert answers == Answers({**PROFILE, **INTERESTS, **PREFERENCES})
+    assert answers.get("email_digest") is True
+
+
+def test_saving_review_is_refused_and_writes_nothing(app_db: Settings) -> None:
+    """The review asks nothing: only Finish moves on from it (it used to save as a no-op)."""
+    uid = at_review()
+    before = snapshot(app_db)
+    with pytest.raises(StepNotOpen) as info:
+        save_step(uid, REVIEW, {})
+    assert info.value.reached == REVIEW
+    assert snapshot(app_db) == before
+
+
+@pytest.mark.parametrize("step", [COMPLETED, "bogus", "", "PROFILE"])
+def test_saving_a_step_the_spec_does_not_have_is_refused(app_db: Settings, step: str) -> None:
+    uid = new_user()
+    before = snapshot(app_db)
+    with pytest.raises(StepNotOpen) as info:
+        save_step(uid, step, PROFILE)
+    assert info.value.reached == "profile"
+    assert snapshot(app_db) == before
 
 
 def test_save_earlier_step_never_moves_backwards() -> None:
     uid = at_review()
-    user = save_step(uid, Step.PROFILE, {**PROFILE, "display_name": "Countess"})
+    user = save_step(uid, "profile", {**PROFILE, "display_name": "Countess"})
     assert user.onboarding_step == "review"
-    assert load_answers(uid).display_name == "Countess"
-    assert save_step(uid, Step.INTERESTS, INTERESTS).onboarding_step == "review"
+    assert load_answers(uid).get("display_name") == "Countess"
+    assert save_step(uid, "interests", INTERESTS).onboarding_step == "review"
 
 
 @pytest.mark.parametrize(
     ("step", "data"),
-    [(Step.INTERESTS, INTERESTS), (Step.PREFERENCES, PREFERENCES), (Step.REVIEW, {})],
+    [("interests", INTERESTS), ("preferences", PREFERENCES), (REVIEW, {})],
 )
 def test_save_step_beyond_reached_is_refused_and_writes_nothing(
-    app_db: Settings, step: Step, data: dict[str, Any]
+    app_db: Settings, step: str, data: dict[str, Any]
 ) -> None:
     uid = new_user()
     before = snapshot(app_db)
     with pytest.raises(StepNotOpen) as info:
         save_step(uid, step, data)
-    assert info.value.reached is Step.PROFILE
+    assert info.value.reached == "profile"
     assert snapshot(app_db) == before
 
 
 def test_save_step_two_ahead_refused(app_db: Settings) -> None:
     uid = new_user()
-    save_step(uid, Step.PROFILE, PROFILE)
+    save_step(uid, "profile", PROFILE)
     before = snapshot(app_db)
     with pytest.raises(StepNotOpen) as info:
-        save_step(uid, Step.PREFERENCES, PREFERENCES)
-    assert info.value.reached is Step.INTERESTS
+        save_step(uid, "preferences", PREFERENCES)
+    assert info.value.reached == "interests"
     assert snapshot(app_db) == before
 
 
 @pytest.mark.parametrize(
     ("step", "data", "field"),
     [
-        (Step.PROFILE, {**PROFILE, "display_name": ""}, "display_name"),
-        (Step.PROFILE, {**PROFILE, "role": "admin"}, "role"),
-        (Step.PROFILE, {**PROFILE, "bio": "b" * 501}, "bio"),
-        (Step.PROFILE, {**PROFILE, "display_name": "x" * 10_000}, "display_name"),
-        (Step.INTERESTS, {"interests": ["python"]}, "interests"),
-        (Step.INTERESTS, {"interests": "python,rust,go"}, "interests"),
-        (Step.PREFERENCES, {**PREFERENCES, "theme": "neon"}, "theme"),
+        ("profile", {**PROFILE, "display_name": ""}, "display_name"),
+        ("profile", {**PROFILE, "role": "admin"}, "role"),
+        ("profile", {**PROFILE, "bio": "b" * 501}, "bio"),
+        ("profile", {**PROFILE, "display_name": "x" * 10_000}, "display_name"),
+        ("interests", {"interests": ["python"]}, "interests"),
+        ("interests", {"interests": "python,rust,go"}, "interests"),
+        ("preferences", {**PREFERENCES, "theme": "neon"}, "theme"),
     ],
 )
 def test_invalid_input_raises_and_writes_nothing(
-    app_db: Settings, step: Step, data: dict[str, Any], field: str
+    app_db: Settings, step: str, data: dict[str, Any], field: str
 ) -> None:
     uid = at_review()
     before = snapshot(app_db)
@@ -250,7 +279,7 @@ def test_invalid_input_on_a_fresh_user_writes_nothing(app_db: Settings) -> None:
     uid = new_user()
     before = snapshot(app_db)
     with pytest.raises(StepInputError):
-        save_step(uid, Step.PROFILE, {"display_name": "A", "role": None})
+        save_step(uid, "profile", {"display_name": "A", "role": None})
     assert snapshot(app_db) == before
     assert step_of(uid) == "profile"
 
@@ -258,12 +287,12 @@ def test_invalid_input_on_a_fresh_user_writes_nothing(app_db: Settings) -> None:
 @pytest.mark.parametrize(
     ("step", "data"),
     [
-        (Step.PROFILE, {**PROFILE, "role": ["developer"]}),
-        (Step.PREFERENCES, {**PREFERENCES, "theme": {"dark": 1}}),
+        ("profile", {**PROFILE, "role": ["developer"]}),
+        ("preferences", {**PREFERENCES, "theme": {"dark": 1}}),
     ],
 )
 def test_wrong_typed_choice_is_a_step_input_error(
-    app_db: Settings, step: Step, data: dict[str, Any]
+    app_db: Settings, step: str, data: dict[str, Any]
 ) -> None:
     uid = at_review()
     before = snapshot(app_db)
@@ -274,17 +303,17 @@ def test_wrong_typed_choice_is_a_step_input_error(
 
 def test_save_step_unknown_user() -> None:
     with pytest.raises(UserGone):
-        save_step(999, Step.PROFILE, PROFILE)
+        save_step(999, "profile", PROFILE)
 
 
 def test_sql_metacharacters_stored_literally(app_db: Settings) -> None:
     uid = new_user()
     name = "Robert'); DROP TABLE users;--"
     bio = "50% off_ \\ \"quoted\" ' OR '1'='1 /* */ ; DELETE FROM onboarding_answers;"
-    save_step(uid, Step.PROFILE, {"display_name": name, "role": "other", "bio": bio})
+    save_step(uid, "profile", {"display_name": name, "role": "other", "bio": bio})
     answers = load_answers(uid)
-    assert answers.display_name == name
-    assert answers.bio == bio
+    assert answers.get("display_name") == name
+    assert answers.get("bio") == bio
     assert get_user_by_email("ada@example.com") is not None
     with get_engine(app_db.database_url).connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM users")).scalar() == 1
@@ -294,17 +323,17 @@ def test_editing_only_after_completion(app_db: Settings) -> None:
     uid = at_review()
     before = snapshot(app_db)
     with pytest.raises(StepNotOpen):
-        save_step(uid, Step.PROFILE, PROFILE, editing=True)
+        save_step(uid, "profile", PROFILE, editing=True)
     assert snapshot(app_db) == before
     complete_onboarding(uid)
     before = snapshot(app_db)
     with pytest.raises(StepNotOpen) as info:
-        save_step(uid, Step.PROFILE, PROFILE)  # wizard save after completion
-    assert info.value.reached is Step.COMPLETED
+        save_step(uid, "profile", PROFILE)  # wizard save after completion
+    assert info.value.reached == COMPLETED
     assert snapshot(app_db) == before
-    user = save_step(uid, Step.INTERESTS, {"interests": ["go", "web", "cloud"]}, editing=True)
+    user = save_step(uid, "interests", {"interests": ["go", "web", "cloud"]}, editing=True)
     assert user.onboarding_step == "completed"
-    assert load_answers(uid).interests == ["go", "web", "cloud"]
+    assert load_answers(uid).get("interests") == ["go", "web", "cloud"]
 
 
 # --- complete_onboarding --------------------------------------------------------------------
@@ -315,14 +344,14 @@ def test_complete_with_unanswered_steps(app_db: Settings) -> None:
     before = snapshot(app_db)
     with pytest.raises(StepsMissing) as info:
         complete_onboarding(uid)
-    assert info.value.steps == [Step.PROFILE, Step.INTERESTS, Step.PREFERENCES]
+    assert info.value.steps == ["profile", "interests", "preferences"]
     assert snapshot(app_db) == before
 
-    save_step(uid, Step.PROFILE, PROFILE)
-    save_step(uid, Step.INTERESTS, INTERESTS)
+    save_step(uid, "profile", PROFILE)
+    save_step(uid, "interests", INTERESTS)
     with pytest.raises(StepsMissing) as info:
         complete_onboarding(uid)
-    assert info.value.steps == [Step.PREFERENCES]
+    assert info.value.steps == ["preferences"]
     assert step_of(uid) == "preferences"
 
 
@@ -334,6 +363,7 @@ def test_complete_exactly_one_transition() -> None:
     assert second.transitioned is False
     assert first.user.onboarding_step == second.user.onboarding_step == "completed"
     assert first.user.onboarding_completed_at is not None
+    assert first.user.flow_version == second.user.flow_version == 1
     assert second.user.onboarding_completed_at == first.user.onboarding_completed_at
     assert step_of(uid) == "completed"
 
@@ -371,6 +401,239 @@ def test_concurrent_complete_transitions_exactly_once() -> None:
     assert len(results) == threads_count
     assert results.count(True) == 1
     assert step_of(uid) == "completed"
+
+
+# --- optional steps: skipped and remembered ------------------------------------------------
+
+
+def stored_answers_row(settings: Settings, uid: int) -> tuple[Any, Any]:
+    """The raw JSON columns of a user's answers row (data, skipped)."""
+    with get_engine(settings.database_url).connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT data, skipped FROM onboarding_answers WHERE user_id = :u"), {"u": uid}
+        ).one()
+    return tuple(json.loads(v) if isinstance(v, str) else v for v in row)
+
+
+def test_a_required_step_cannot_be_skipped(app_db: Settings) -> None:
+    uid = new_user()
+    before = snapshot(app_db)
+    for step in ("profile", REVIEW):
+        with pytest.raises(StepNotOpen) as info:
+            save_step(uid, step, {}, skip=True)
+        assert info.value.reached == "profile"
+    assert snapshot(app_db) == before
+
+
+def test_an_optional_step_is_skipped_and_counts_as_answered(
+    app_db: Settings, with_optional_step: StepSpec
+) -> None:
+    uid = at_review()  # reached the optional step, not the review
+    assert step_of(uid) == with_optional_step.key
+    with pytest.raises(StepsMissing) as missing:
+        complete_onboarding(uid)
+    assert missing.value.steps == ["newsletter"]
+    user = save_step(uid, "newsletter", {"frequency": "never"}, skip=True)  # content ignored
+    assert user.onboarding_step == REVIEW
+    assert stored_answers_row(app_db, uid) == ({}, ["newsletter"])
+    answers = load_answers(uid)
+    assert answers.skipped == frozenset({"newsletter"})
+    assert answers.get("frequency") is None
+    assert complete_onboarding(uid).transitioned
+
+
+def test_a_skipped_step_answered_later_is_no_longer_skipped(
+    app_db: Settings, with_optional_step: StepSpec
+) -> None:
+    uid = at_review()
+    save_step(uid, "newsletter", {}, skip=True)
+    user = save_step(uid, "newsletter", {"frequency": "weekly", "topics_wanted": "Rust\nGo"})
+    assert user.onboarding_step == REVIEW
+    assert stored_answers_row(app_db, uid) == (
+        {"frequency": "weekly", "topics_wanted": "Rust\nGo"},
+        [],
+    )
+    assert load_answers(uid).skipped == frozenset()
+
+
+def test_an_optional_step_is_still_validated_when_answered(
+    app_db: Settings, with_optional_step: StepSpec
+) -> None:
+    uid = at_review()
+    before = snapshot(app_db)
+    with pytest.raises(StepInputError) as info:
+        save_step(uid, "newsletter", {"frequency": "daily"})
+    assert info.value.errors == {"frequency": "Choose frequency from the list."}
+    assert snapshot(app_db) == before
+
+
+def test_skipping_is_refused_beyond_the_reached_step_and_after_completion(
+    app_db: Settings, with_optional_step: StepSpec
+) -> None:
+    uid = new_user()
+    before = snapshot(app_db)
+    with pytest.raises(StepNotOpen):
+        save_step(uid, "newsletter", {}, skip=True)
+    assert snapshot(app_db) == before
+    done = at_review("done@example.com")
+    save_step(done, "newsletter", {"frequency": "weekly"})
+    complete_onboarding(done)
+    before = snapshot(app_db)
+    for editing in (True, False):
+        with pytest.raises(StepNotOpen) as info:
+            save_step(done, "newsletter", {}, skip=True, editing=editing)
+        assert info.value.reached == COMPLETED
+    assert snapshot(app_db) == before
+
+
+# --- a step added through the spec alone ---------------------------------------------------
+
+
+def test_answers_of_fields_without_a_column_are_stored_as_json_and_load_back(
+    app_db: Settings, flow_v2: StepSpec
+) -> None:
+    uid = at_review()
+    assert step_of(uid) == "workplace"
+    user = save_step(uid, "workplace", GOOD_WORKPLACE)
+    assert user.onboarding_step == REVIEW
+    assert stored_answers_row(app_db, uid) == (CLEAN_WORKPLACE, [])
+    answers = load_answers(uid)
+    assert answers == Answers({**PROFILE, **INTERESTS, **PREFERENCES, **CLEAN_WORKPLACE})
+    assert answers.get("remote") is True
+    # the columns of the shipped steps are untouched by JSON answers
+    with get_engine(app_db.database_url).connect() as connection:
+        theme = connection.execute(
+            sa.text("SELECT theme FROM onboarding_answers WHERE user_id = :u"), {"u": uid}
+        ).scalar()
+    assert theme == "dark"
+
+
+def test_a_step_added_through_the_spec_is_validated_before_anything_is_written(
+    app_db: Settings, flow_v2: StepSpec
+) -> None:
+    uid = at_review()
+    before = snapshot(app_db)
+    with pytest.raises(StepInputError) as info:
+        save_step(uid, "workplace", {**GOOD_WORKPLACE, "company": "Acme", "stack": ["py"] * 2})
+    assert info.value.errors == {
+        "company": "Acme is not hiring.",
+        "stack": "Pick stack from the list.",
+    }
+    assert snapshot(app_db) == before
+
+
+def test_finish_requires_a_step_added_through_the_spec(app_db: Settings, flow_v2: StepSpec) -> None:
+    uid = at_review()
+    before = snapshot(app_db)
+    with pytest.raises(StepsMissing) as info:
+        complete_onboarding(uid)
+    assert info.value.steps == ["workplace"]
+    assert snapshot(app_db) == before
+    save_step(uid, "workplace", GOOD_WORKPLACE)
+    result = complete_onboarding(uid)
+    assert result.transitioned
+    assert result.user.flow_version == 2
+
+
+def test_a_json_answer_is_editable_after_completion_and_keeps_the_others(
+    app_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from onboard_app.services import onboarding
+
+    monkeypatch.setattr(onboarding, "STEPS", (*onboarding.STEPS, NEWSLETTER, WORKPLACE))
+    uid = at_review()
+    save_step(uid, "newsletter", {"frequency": "weekly", "topics_wanted": "Go"})
+    save_step(uid, "workplace", GOOD_WORKPLACE)
+    complete_onboarding(uid)
+    changed = {**GOOD_WORKPLACE, "company": "Globex", "stack": ["rs", "ts"]}
+    user = save_step(uid, "workplace", changed, editing=True)
+    assert user.onboarding_step == COMPLETED
+    data, skipped = stored_answers_row(app_db, uid)
+    assert data == {
+        "frequency": "weekly",
+        "topics_wanted": "Go",
+        **CLEAN_WORKPLACE,
+        "company": "Globex",
+        "stack": ["ts", "rs"],
+    }
+    assert skipped == []
+
+
+# --- flow versions: reopening for required steps added since --------------------------------
+
+
+def completed_v1(email: str = "ada@example.com") -> int:
+    uid = at_review(email)
+    assert complete_onboarding(uid).transitioned
+    user = get_user(uid)
+    assert user is not None and user.flow_version == 1
+    return uid
+
+
+def test_reopen_sends_a_v1_user_to_the_new_step_keeping_every_answer(
+    app_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from onboard_app.services import onboarding
+
+    uid = completed_v1()
+    other = completed_v1("other@example.com")
+    before = load_answers(uid)
+    monkeypatch.setattr(onboarding, "STEPS", (*onboarding.STEPS, WORKPLACE))
+    assert reopen_for_new_steps(uid) is True
+    user = get_user(uid)
+    assert user is not None
+    assert (user.onboarding_step, user.flow_version) == ("workplace", 1)
+    assert user.onboarding_completed_at is not None
+    assert load_answers(uid).values == {
+        **before.values,
+        **{f.name: f.empty for f in WORKPLACE.fields},
+    }
+    # no loop: the user is in the wizard now, a second call does nothing
+    assert reopen_for_new_steps(uid) is False
+    assert step_of(uid) == "workplace"
+    assert step_of(other) == COMPLETED  # only that user moved
+    # the earlier steps may be reopened (never the ones after it), the new one saved, then Finish
+    save_step(uid, "profile", {**PROFILE, "display_name": "Countess"})
+    assert step_of(uid) == "workplace"
+    with pytest.raises(StepsMissing) as info:
+        complete_onboarding(uid)
+    assert info.value.steps == ["workplace"]
+    assert save_step(uid, "workplace", GOOD_WORKPLACE).onboarding_step == REVIEW
+    result = complete_onboarding(uid)
+    assert result.transitioned
+    assert (result.user.onboarding_step, result.user.flow_version) == (COMPLETED, 2)
+    assert reopen_for_new_steps(uid) is False
+    assert step_of(uid) == COMPLETED
+
+
+def test_reopen_keeps_users_out_of_the_wizard_when_nothing_required_was_added(
+    app_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from onboard_app.services import onboarding
+
+    uid = completed_v1()
+    unfinished = new_user("new@example.com")
+    # version 2 adds an optional step only
+    monkeypatch.setattr(onboarding, "STEPS", (*onboarding.STEPS, replace(NEWSLETTER, since=2)))
+    before = snapshot(app_db)
+    assert reopen_for_new_steps(unfinished) is False
+    assert reopen_for_new_steps(999) is False
+    assert snapshot(app_db) == before
+    assert reopen_for_new_steps(uid) is False
+    user = get_user(uid)
+    assert user is not None
+    # nothing to ask: recorded as up to date with the current flow, still completed
+    assert (user.onboarding_step, user.flow_version) == (COMPLETED, 2)
+
+
+def test_reopen_leaves_unfinished_users_in_the_wizard_where_they_are(
+    app_db: Settings, flow_v2: StepSpec
+) -> None:
+    uid = new_user()
+    save_step(uid, "profile", PROFILE)
+    before = snapshot(app_db)
+    assert reopen_for_new_steps(uid) is False
+    assert snapshot(app_db) == before
 
 
 # --- revocation and deletion ----------------------------------------------------------------
@@ -416,7 +679,7 @@ def test_github_user_created_and_found() -> None:
     found = find_user_by_identity(github_id=583231)
     assert found is not None and found.id == user.id
     assert find_user_by_identity(github_id=583232) is None
-    assert load_answers(user.id).interests == []
+    assert load_answers(user.id).get("interests") == []
     assert user.onboarding_step == "profile"
 
 
