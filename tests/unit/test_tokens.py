@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from onboard_app.services import tokens
-from onboard_app.services.onboarding import Step
+from onboard_app.services.onboarding import COMPLETED
 from onboard_app.services.tokens import (
     ALGORITHM,
     MAX_TOKEN_LENGTH,
@@ -41,6 +41,7 @@ class Subject:
     id: int | None = 42
     token_version: int = 3
     onboarding_step: str = "interests"
+    flow_version: int = 1  # completed version 1, now taken through a step added since
 
 
 def real_now() -> int:
@@ -87,6 +88,7 @@ def good_payload(settings: Settings, now: int | None = None, **changes: Any) -> 
         "auth_time": now,
         "ver": 3,
         "onb": "interests",
+        "fv": 1,
     }
     payload.update(changes)
     return payload
@@ -119,6 +121,7 @@ def test_round_trip_claims_exactly_as_minted(cfg: Settings) -> None:
     assert payload["sub"] == "42"
     assert payload["ver"] == 3
     assert payload["onb"] == "interests"
+    assert payload["fv"] == 1
     assert payload["auth_time"] == now
     assert payload["iat"] == payload["nbf"] == now
     assert payload["exp"] == now + cfg.token_ttl
@@ -129,7 +132,8 @@ def test_round_trip_claims_exactly_as_minted(cfg: Settings) -> None:
     assert claims == SessionClaims(
         user_id=42,
         token_version=3,
-        onboarding_step=Step.INTERESTS,
+        onboarding_step="interests",
+        flow_version=1,
         jti=payload["jti"],
         issued_at=now,
         expires_at=now + cfg.token_ttl,
@@ -142,13 +146,32 @@ def test_round_trip_claims_exactly_as_minted(cfg: Settings) -> None:
 def test_round_trip_keeps_given_auth_time(cfg: Settings) -> None:
     now = real_now()
     token = mint_session_token(
-        Subject(onboarding_step="completed"), cfg, auth_time=now - 500, now=now
+        Subject(onboarding_step="completed", flow_version=2), cfg, auth_time=now - 500, now=now
     )
     claims = verify_session_token(token, cfg, now=now)
     assert isinstance(claims, SessionClaims)
     assert claims.auth_time == now - 500
     assert claims.issued_at == now
-    assert claims.onboarding_step is Step.COMPLETED
+    assert claims.onboarding_step == COMPLETED
+    assert claims.flow_version == 2
+
+
+@pytest.mark.parametrize("flow_version", [0, 1, 7])
+def test_fv_says_the_flow_version_of_the_row(cfg: Settings, flow_version: int) -> None:
+    now = real_now()
+    token = mint_session_token(Subject(flow_version=flow_version), cfg, now=now)
+    assert unb64json(token.split(".")[1])["fv"] == flow_version
+    claims = verify_session_token(token, cfg, now=now)
+    assert isinstance(claims, SessionClaims)
+    assert claims.flow_version == flow_version
+
+
+def test_a_step_added_through_the_spec_is_a_valid_onb(cfg: Settings, flow_v2: object) -> None:
+    now = real_now()
+    token = mint_session_token(Subject(onboarding_step="workplace"), cfg, now=now)
+    claims = verify_session_token(token, cfg, now=now)
+    assert isinstance(claims, SessionClaims)
+    assert claims.onboarding_step == "workplace"
 
 
 def test_jti_is_unique_per_mint(cfg: Settings) -> None:
@@ -218,7 +241,14 @@ def test_control_genuine_hand_signed_token_accepted(cfg: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("claim", "value"),
-    [("sub", "1"), ("ver", 4), ("onb", "completed"), ("exp", 9_999_999_999), ("auth_time", 1)],
+    [
+        ("sub", "1"),
+        ("ver", 4),
+        ("onb", "completed"),
+        ("fv", 2),
+        ("exp", 9_999_999_999),
+        ("auth_time", 1),
+    ],
 )
 def test_edited_payload_with_old_signature_rejected(cfg: Settings, claim: str, value: Any) -> None:
     now = real_now()
@@ -410,6 +440,12 @@ def _wrong_types() -> list[tuple[str, Any]]:
         ("onb", "PROFILE"),
         ("onb", 1),
         ("onb", ["profile"]),
+        ("onb", "workplace"),  # a step of a flow not deployed
+        ("fv", "1"),
+        ("fv", True),
+        ("fv", 1.0),
+        ("fv", [1]),
+        ("fv", {"v": 1}),
         ("iss", 5),
         ("iss", ["onboard"]),
         ("iss", "onb"),  # substring of the issuer (CVE-2024-53861 class)
@@ -648,7 +684,7 @@ def test_kid_of_one_key_with_signature_of_another_rejected() -> None:
 
 
 def _claims(iat: int, exp: int, auth_time: int) -> SessionClaims:
-    return SessionClaims(42, 1, Step.PROFILE, "j", iat, exp, auth_time, KEY.kid)
+    return SessionClaims(42, 1, "profile", 0, "j", iat, exp, auth_time, KEY.kid)
 
 
 def test_needs_refresh_after_refresh_age(cfg: Settings) -> None:
