@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from onboard_app.services import session_cache
-from onboard_app.services.onboarding import Step
+from onboard_app.services import onboarding, session_cache
+from onboard_app.services.onboarding import COMPLETED
 from onboard_app.services.session_cache import ChangeFeed, SessionCache, change_channel
 from onboard_app.services.sessions import authenticate, load_session_user, start_session
 from onboard_app.services.tokens import Rejection, TokenRejected
@@ -20,12 +20,14 @@ from onboard_app.services.users import (
     complete_onboarding,
     create_local_user,
     delete_user,
+    reopen_for_new_steps,
     revoke_sessions,
     save_step,
 )
 from onboard_app.settings import override_settings
 from tests.conftest import make_settings
 from tests.scale.infra import claimed_redis_db
+from tests.unit.flow_steps import WORKPLACE
 
 SOURCE = "sqlite:///one.db"
 HASH = "$argon2id$v=19$m=24576,t=2,p=1$c2FsdHNhbHQ$ZmFrZWhhc2hmYWtlaGFzaA"
@@ -163,22 +165,40 @@ class TestGuardSeesEveryChange:
 
     def test_a_saved_step_re_mints_from_the_new_row(self) -> None:
         user_id, token = self.signed_in()
-        save_step(user_id, Step.PROFILE, PROFILE)
+        save_step(user_id, "profile", PROFILE)
         session = authenticate(token)
         assert not isinstance(session, TokenRejected)
         assert session.reminted
         assert session.user.display_name == "Ada"
-        assert session.user.onboarding_step is Step.INTERESTS
+        assert session.user.onboarding_step == "interests"
 
     def test_finishing_is_seen_at_once(self) -> None:
         user_id, _token = self.signed_in()
-        save_step(user_id, Step.PROFILE, PROFILE)
-        save_step(user_id, Step.INTERESTS, {"interests": ["python", "rust", "go"]})
-        save_step(user_id, Step.PREFERENCES, PREFERENCES)
+        save_step(user_id, "profile", PROFILE)
+        save_step(user_id, "interests", {"interests": ["python", "rust", "go"]})
+        save_step(user_id, "preferences", PREFERENCES)
         assert load_session_user(user_id) is not None
         assert complete_onboarding(user_id).transitioned
         user = load_session_user(user_id)
-        assert user is not None and user.onboarding_step is Step.COMPLETED
+        assert user is not None
+        assert (user.onboarding_step, user.flow_version) == (COMPLETED, 1)
+
+    def test_reopening_for_a_new_step_is_seen_at_once(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        user_id, _token = self.signed_in()
+        save_step(user_id, "profile", PROFILE)
+        save_step(user_id, "interests", {"interests": ["python", "rust", "go"]})
+        save_step(user_id, "preferences", PREFERENCES)
+        assert complete_onboarding(user_id).transitioned
+        remembered = load_session_user(user_id)
+        assert remembered is not None and remembered.onboarding_step == COMPLETED
+        assert load_session_user(user_id) is remembered  # answered from memory
+        monkeypatch.setattr(onboarding, "STEPS", (*onboarding.STEPS, WORKPLACE))
+        assert reopen_for_new_steps(user_id)
+        user = load_session_user(user_id)
+        assert user is not None
+        assert (user.onboarding_step, user.flow_version) == ("workplace", 1)
 
 
 PROFILE = {"display_name": "Ada", "role": "developer", "bio": ""}
