@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from onboard_app.services.access import decide, home_for
-from onboard_app.services.onboarding import WIZARD_STEPS, Step
+from onboard_app.services import access
+from onboard_app.services.access import decide, home_for, page_rule, permits, step_open
+from onboard_app.services.onboarding import COMPLETED, REVIEW, Step, StepSpec, wizard_steps
 
-P, IN, PR, R, C = Step.PROFILE, Step.INTERESTS, Step.PREFERENCES, Step.REVIEW, Step.COMPLETED
-WIZARD_PAGES = [f"/onboarding/{s.value}" for s in WIZARD_STEPS]
+P, IN, PR, R, C = "profile", "interests", "preferences", REVIEW, COMPLETED
+WIZARD_STEPS = (P, IN, PR, R)
+WIZARD_PAGES = [f"/onboarding/{s}" for s in WIZARD_STEPS]
 CALLBACKS = ["/auth/callback/github", "/auth/callback/oidc"]
 UNKNOWN = [
     "/nope",
@@ -64,7 +66,7 @@ def test_callback_pages_never_redirect(path: str, reached: Step | None) -> None:
 
 @pytest.mark.parametrize("reached", [P, IN, PR, R])
 def test_onboarding_user_on_every_page(reached: Step) -> None:
-    home = f"/onboarding/{reached.value}"
+    home = f"/onboarding/{reached}"
     assert decide("/", reached) == home
     assert decide("/login", reached) == home
     assert decide("/signup", reached) == home
@@ -74,7 +76,7 @@ def test_onboarding_user_on_every_page(reached: Step) -> None:
     for page in UNKNOWN:
         assert decide(page, reached) == home, page
     for step in WIZARD_STEPS:
-        page = f"/onboarding/{step.value}"
+        page = f"/onboarding/{step}"
         expected = None if WIZARD_STEPS.index(step) <= WIZARD_STEPS.index(reached) else home
         assert decide(page, reached) == expected, page
         assert decide(page + "/", reached) == expected, page
@@ -147,3 +149,71 @@ def test_next_ignored_on_non_guest_pages() -> None:
     assert decide("/", C, "/settings") == "/explore"
     assert decide("/explore", C, "/settings") is None
     assert decide("/explore", IN, "/onboarding/profile") == "/onboarding/interests"
+
+
+# --- handler rules: permits() ---------------------------------------------------------------
+
+
+def test_the_wizard_steps_are_the_ones_checked_here() -> None:
+    assert wizard_steps() == WIZARD_STEPS
+
+
+@pytest.mark.parametrize("reached", [None, P, IN, PR, R, C])
+def test_fixed_rules(reached: Step | None) -> None:
+    signed_in = reached is not None
+    assert permits(access.ANYONE, reached) is True
+    assert permits(access.NOBODY, reached) is False
+    assert permits(access.SIGNED_IN, reached) is signed_in
+    assert permits(access.ONBOARDING, reached) is (signed_in and reached != C)
+    assert permits(access.COMPLETED, reached) is (reached == C)
+
+
+#: reached -> the open steps the OPEN_STEP rule lets through
+OPEN_STEP_ALLOWS = {P: {P}, IN: {P, IN}, PR: {P, IN, PR}, R: {P, IN, PR, R}, C: set()}
+
+
+@pytest.mark.parametrize("open_step", [None, P, IN, PR, R, C, "bogus", ""])
+@pytest.mark.parametrize("reached", [None, P, IN, PR, R, C])
+def test_open_step_rule(reached: Step | None, open_step: Step | None) -> None:
+    allowed = reached is not None and open_step in OPEN_STEP_ALLOWS[reached]
+    assert permits(access.OPEN_STEP, reached, open_step) is allowed
+
+
+@pytest.mark.parametrize("open_step", [P, R, "bogus"])
+def test_rules_other_than_open_step_ignore_the_open_step(open_step: Step) -> None:
+    assert permits(access.ONBOARDING, P, open_step) is True
+    assert permits(access.COMPLETED, C, open_step) is True
+    assert permits(step_open(P), IN, open_step) is True
+    assert permits(step_open(PR), IN, open_step) is False
+
+
+@pytest.mark.parametrize("reached", [P, IN, PR, R, C])
+@pytest.mark.parametrize("step", WIZARD_STEPS)
+def test_step_open_rule(step: Step, reached: Step) -> None:
+    rule = step_open(step)
+    assert rule.name == f"step {step} open"
+    expected = reached != C and WIZARD_STEPS.index(step) <= WIZARD_STEPS.index(reached)
+    assert permits(rule, reached) is expected
+    assert permits(rule, None) is False
+
+
+# --- a step added through the spec alone ----------------------------------------------------
+
+
+def test_a_step_added_through_the_spec_gets_a_page_rule(flow_v2: StepSpec) -> None:
+    page = "/onboarding/workplace"
+    assert page_rule(page) == step_open("workplace")
+    assert decide(page, "workplace") is None
+    assert decide(page, R) is None
+    assert decide(page, PR) == "/onboarding/preferences"
+    assert decide(page, C) == "/explore"
+    assert decide(page, None) == f"/login?next={page}"
+    assert decide("/onboarding/review", "workplace") == page
+    assert decide("/explore", "workplace") == page
+    assert permits(access.OPEN_STEP, "workplace", "workplace") is True
+    assert permits(access.OPEN_STEP, "workplace", R) is False
+
+
+def test_a_step_not_in_the_deployed_spec_has_no_page() -> None:
+    assert page_rule("/onboarding/workplace") is access.NOBODY
+    assert decide("/onboarding/workplace", IN) == "/onboarding/interests"

@@ -6,7 +6,7 @@ import pytest
 
 from onboard_app import routes
 from onboard_app.routes import login_with_next, safe_next
-from onboard_app.services.onboarding import WIZARD_STEPS, Step
+from onboard_app.services.onboarding import COMPLETED, REVIEW, StepSpec, wizard_steps
 
 ALLOWED = [
     "/explore",
@@ -19,13 +19,40 @@ ALLOWED = [
 
 
 def test_route_constants() -> None:
-    assert routes.onboarding(Step.PROFILE) == "/onboarding/profile"
-    assert routes.onboarding(Step.REVIEW) == "/onboarding/review"
-    assert routes.onboarding(Step.COMPLETED) == "/explore"
-    assert tuple(f"/onboarding/{s.value}" for s in WIZARD_STEPS) == routes.ONBOARDING_PAGES
+    assert routes.onboarding("profile") == "/onboarding/profile"
+    assert routes.onboarding(REVIEW) == "/onboarding/review"
+    assert routes.onboarding(COMPLETED) == "/explore"
+    assert routes.onboarding_pages() == tuple(f"/onboarding/{s}" for s in wizard_steps())
+    assert routes.onboarding_pages() == (
+        "/onboarding/profile",
+        "/onboarding/interests",
+        "/onboarding/preferences",
+        "/onboarding/review",
+    )
     assert routes.oauth_callback("github") == "/auth/callback/github"
     assert routes.oauth_callback("oidc") == "/auth/callback/oidc"
-    assert set(routes.NEXT_ALLOWED) == set(ALLOWED)
+    assert routes.next_allowed() == frozenset(ALLOWED)
+
+
+def test_a_step_added_through_the_spec_has_a_page_and_is_a_next_target(
+    flow_v2: StepSpec,
+) -> None:
+    assert routes.onboarding(flow_v2.key) == "/onboarding/workplace"
+    assert routes.onboarding_pages() == (
+        "/onboarding/profile",
+        "/onboarding/interests",
+        "/onboarding/preferences",
+        "/onboarding/workplace",
+        "/onboarding/review",
+    )
+    assert routes.next_allowed() == frozenset((*ALLOWED, "/onboarding/workplace"))
+    assert safe_next("/onboarding/workplace") == "/onboarding/workplace"
+    assert login_with_next("/onboarding/workplace") == "/login?next=/onboarding/workplace"
+
+
+def test_a_step_not_in_the_deployed_spec_is_no_next_target() -> None:
+    assert safe_next("/onboarding/workplace") is None
+    assert login_with_next("/onboarding/workplace") == "/login"
 
 
 @pytest.mark.parametrize("target", ALLOWED)
