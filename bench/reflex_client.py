@@ -438,29 +438,22 @@ class OnboardNames:
         from reflex_base.utils.format import format_event_handler
 
         from onboard_app.state.auth import AuthFormState, LoginState, SignupState
-        from onboard_app.state.onboarding import AnswersForm, OnboardingState
+        from onboard_app.state.onboarding import OnboardingState
         from onboard_app.state.session import TOKEN_STORAGE_NAME, SessionState
 
         handlers = [
             SignupState.sign_up,
             LoginState.log_in,
             SessionState.log_out,
-            OnboardingState.set_display_name,
-            OnboardingState.set_role,
-            OnboardingState.set_bio,
-            OnboardingState.toggle_interest,
-            OnboardingState.set_experience_level,
-            OnboardingState.set_email_digest,
-            OnboardingState.set_theme,
-            OnboardingState.submit_profile,
-            OnboardingState.submit_interests,
-            OnboardingState.submit_preferences,
+            OnboardingState.set_field,
+            OnboardingState.toggle_choice,
+            OnboardingState.submit,
             OnboardingState.finish_onboarding,
         ]
         return cls(
             session=SessionState.get_full_name(),
             auth_form=AuthFormState.get_full_name(),
-            answers=AnswersForm.get_full_name(),
+            answers=OnboardingState.get_full_name(),
             handlers={
                 h.fn.__name__: format_event_handler(h) for h in cast("list[EventHandler]", handlers)
             },
@@ -469,15 +462,15 @@ class OnboardNames:
 
 
 PROFILE: Final = (
-    ("set_display_name", "Ada Lovelace"),
-    ("set_role", "developer"),
-    ("set_bio", "I write programs for engines."),
+    ("display_name", "Ada Lovelace"),
+    ("role", "developer"),
+    ("bio", "I write programs for engines."),
 )
 INTERESTS: Final = ("python", "security", "databases")
 PREFERENCES: Final = (
-    ("set_experience_level", "intermediate"),
-    ("set_email_digest", "no"),
-    ("set_theme", "light"),
+    ("experience_level", "intermediate"),
+    ("email_digest", "no"),
+    ("theme", "light"),
 )
 
 
@@ -561,26 +554,26 @@ class OnboardClient(ReflexClient):
         updates = await self.call(self.names.handlers["log_out"], until=redirected)
         return await self.follow(updates)
 
-    async def set_answer(self, setter: str, value: str) -> None:
-        """Call one of the wizard's setters (as typing or choosing in the form does)."""
-        var = setter.removeprefix("set_")
+    async def set_answer(self, name: str, value: str) -> None:
+        """Draft one field of the open step (as typing or choosing in the form does)."""
         await self.call(
-            self.names.handlers[setter],
-            {"value": value},
-            until=changed(self.names.answers, var),
-            label=setter,
+            self.names.handlers["set_field"],
+            {"name": name, "value": value},
+            until=changed(self.names.answers, "values"),
+            label="set_field",
         )
 
     async def toggle_interest(self, topic: str) -> None:
         """Click a topic chip."""
         await self.call(
-            self.names.handlers["toggle_interest"],
-            {"topic": topic},
-            until=changed(self.names.answers, "interests"),
+            self.names.handlers["toggle_choice"],
+            {"name": "interests", "option": topic},
+            until=changed(self.names.answers, "selections"),
+            label="toggle_choice",
         )
 
-    async def submit(self, handler: str) -> list[Update]:
-        """Press Next/Finish (``submit_profile``... ``finish_onboarding``); follows the redirect."""
+    async def submit(self, handler: str = "submit") -> list[Update]:
+        """Press Next (``submit``) or Finish (``finish_onboarding``); follows the redirect."""
         updates = await self.call(self.names.handlers[handler], until=redirected, label=handler)
         return await self.follow(updates)
 
@@ -604,20 +597,20 @@ class OnboardClient(ReflexClient):
         await pause()
         await self.sign_up(email, password)
         self._expect_path("/onboarding/profile")
-        for setter, value in PROFILE:
+        for name, value in PROFILE:
             await pause()
-            await self.set_answer(setter, value)
-        await self.submit("submit_profile")
+            await self.set_answer(name, value)
+        await self.submit()
         self._expect_path("/onboarding/interests")
         for topic in INTERESTS:
             await pause()
             await self.toggle_interest(topic)
-        await self.submit("submit_interests")
+        await self.submit()
         self._expect_path("/onboarding/preferences")
-        for setter, value in PREFERENCES:
+        for name, value in PREFERENCES:
             await pause()
-            await self.set_answer(setter, value)
-        await self.submit("submit_preferences")
+            await self.set_answer(name, value)
+        await self.submit()
         self._expect_path("/onboarding/review")
         await pause()
         await self.submit("finish_onboarding")

@@ -12,7 +12,7 @@ from onboard_app.security import security_headers
 from onboard_app.services import session_cache
 from onboard_app.services.catalogue import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
-from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS
+from onboard_app.services.onboarding import title_of, wizard_steps
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
@@ -58,11 +58,11 @@ app.add_page(
     title="Sign up · Onboard",
     on_load=[SignupState.reset_form, SessionState.guard],
 )
-for step in WIZARD_STEPS:
+for step in wizard_steps():
     app.add_page(
         wizard_page(step),
         route=routes.onboarding(step),
-        title=f"{STEP_TABLE[step].title} · Onboarding · Onboard",
+        title=f"{title_of(step)} · Onboarding · Onboard",
         on_load=OnboardingState.open_step,
     )
 app.add_page(

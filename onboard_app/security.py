@@ -216,7 +216,7 @@ class SecurityHeaders:
         if self._api_url is not None:
             return self._api_url
         try:
-            from reflex_base.config import get_config
+            from reflex.config import get_config
 
             return str(get_config().api_url or "") or None
         except Exception:  # pragma: no cover - no Reflex config outside an app

@@ -1,170 +1,187 @@
-"""The answer controls shared by the wizard steps and the settings page."""
+"""One control for every kind of field of the step spec, shared by the wizard and settings.
+
+A field picks its control by kind (text → input, long text → text area, single choice →
+radio row, yes/no → two radios, multiple choice → chips); ``Field.control`` names another
+one of :data:`CONTROLS` (``select`` for a long list of choices). A custom control is one
+more entry here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
-from reflex.event import EventHandler
-from reflex_base.vars.base import Var
 
-from onboard_app.components.fields import field
-from onboard_app.services.onboarding import EXPERIENCE_LEVELS, MAX_BIO, MAX_NAME, ROLES, THEMES
-from onboard_app.services.topics import MAX_INTERESTS, MIN_INTERESTS, TOPICS
-from onboard_app.state.onboarding import AnswersForm
+from onboard_app.components.fields import field as labelled
+from onboard_app.services.onboarding import Field, Kind, StepSpec
+from onboard_app.state.onboarding import OnboardingState
+from onboard_app.state.settings import SettingsState
+
+Form = type[OnboardingState] | type[SettingsState]
 
 
-def profile_fields(state: type[AnswersForm]) -> rx.Component:
-    """Display name, role and bio."""
-    return rx.vstack(
-        rx.cond(
-            state.avatar_url,
-            rx.hstack(
-                rx.avatar(src=state.avatar_url, fallback="?", size="4", radius="full"),
-                rx.text(
-                    "Your avatar comes from your sign-in provider.", size="2", color_scheme="gray"
-                ),
-                align="center",
-            ),
+def _error(form: Form, spec: Field) -> rx.Var | str:
+    return form.errors.get(spec.name, "")
+
+
+def _text_control(form: Form, spec: Field) -> rx.Component:
+    control = rx.text_area if spec.kind is Kind.LONG_TEXT else rx.input
+    extra = {"rows": "3"} if spec.kind is Kind.LONG_TEXT else {"size": "3"}
+    return labelled(
+        spec.label,
+        control(
+            value=form.values[spec.name],
+            on_change=lambda value: form.set_field(spec.name, value),
+            id=spec.name,
+            placeholder=spec.placeholder,
+            width="100%",
+            max_length=spec.max_chars,
+            **extra,
         ),
-        field(
-            "Display name",
-            rx.input(
-                value=state.display_name,
-                on_change=state.set_display_name,
-                id="display_name",
-                placeholder="Ada Lovelace",
-                auto_complete="name",
-                size="3",
-                width="100%",
-                max_length=MAX_NAME,
-            ),
-            state.errors.get("display_name", ""),
-            html_for="display_name",
-        ),
-        field(
-            "Role",
-            rx.select.root(
-                rx.select.trigger(placeholder="Choose your role", width="100%", id="role"),
-                rx.select.content(
-                    *[rx.select.item(label, value=value) for value, label in ROLES.items()]
-                ),
-                value=state.role,
-                on_change=state.set_role,
-                size="3",
-            ),
-            state.errors.get("role", ""),
-            html_for="role",
-        ),
-        field(
-            "Bio (optional)",
-            rx.text_area(
-                value=state.bio,
-                on_change=state.set_bio,
-                id="bio",
-                placeholder="A sentence or two about you.",
-                rows="3",
-                width="100%",
-                max_length=MAX_BIO,
-            ),
-            state.errors.get("bio", ""),
-            hint=f"Up to {MAX_BIO} characters.",
-            html_for="bio",
-        ),
-        spacing="4",
-        width="100%",
+        _error(form, spec),
+        hint=spec.hint,
+        html_for=spec.name,
     )
 
 
-def _chip(slug: str, label: str, state: type[AnswersForm]) -> rx.Component:
-    selected = state.interests.contains(slug)
+def _select(form: Form, spec: Field) -> rx.Component:
+    return labelled(
+        spec.label,
+        rx.select.root(
+            rx.select.trigger(
+                placeholder=f"Choose your {spec.label.lower()}", width="100%", id=spec.name
+            ),
+            rx.select.content(
+                *[rx.select.item(label, value=value) for value, label in spec.options.items()]
+            ),
+            value=form.values[spec.name],
+            on_change=lambda value: form.set_field(spec.name, value),
+            size="3",
+        ),
+        _error(form, spec),
+        hint=spec.hint,
+        html_for=spec.name,
+    )
+
+
+def _radios(form: Form, spec: Field) -> rx.Component:
+    options = (
+        dict(zip(("yes", "no"), spec.yes_no_labels, strict=True))
+        if spec.kind is Kind.YES_NO
+        else dict(spec.options)
+    )
+    return labelled(
+        spec.label,
+        rx.radio_group.root(
+            rx.flex(
+                *[
+                    rx.el.label(
+                        rx.flex(
+                            rx.radio_group.item(value=key, id=f"{spec.name}-{key}"),
+                            label,
+                            spacing="2",
+                            align="center",
+                        ),
+                        html_for=f"{spec.name}-{key}",
+                    )
+                    for key, label in options.items()
+                ],
+                spacing="4",
+                wrap="wrap",
+            ),
+            value=form.values[spec.name],
+            on_change=lambda value: form.set_field(spec.name, value),
+            size="3",
+        ),
+        _error(form, spec),
+        hint=spec.hint,
+    )
+
+
+def _chip(form: Form, spec: Field, value: str, label: str) -> rx.Component:
+    selected = form.selections[spec.name].contains(value)
     return rx.button(
         rx.cond(selected, rx.icon("check", size=14), rx.icon("plus", size=14)),
         label,
-        on_click=state.toggle_interest(slug),
+        on_click=form.toggle_choice(spec.name, value),
         variant=rx.cond(selected, "solid", "outline"),
         radius="full",
         size="2",
         type="button",
         aria_pressed=rx.cond(selected, "true", "false"),
-        id=f"topic-{slug}",
+        id=f"{spec.name}-{value}",
     )
 
 
-def interest_fields(state: type[AnswersForm]) -> rx.Component:
-    """Topic chips with a live count."""
+def _chips(form: Form, spec: Field) -> rx.Component:
+    limits = f"pick {spec.min_choices} to {spec.max_choices}" if spec.max_choices else ""
     return rx.vstack(
         rx.flex(
-            *[_chip(slug, label, state) for slug, label in TOPICS.items()],
+            *[_chip(form, spec, value, label) for value, label in spec.options.items()],
             wrap="wrap",
             spacing="2",
             role="group",
-            aria_label="Topics",
+            aria_label=spec.label,
         ),
         rx.text(
-            state.interest_count,
-            f" selected · pick {MIN_INTERESTS} to {MAX_INTERESTS}",
+            form.selections[spec.name].length(),
+            f" selected · {limits}" if limits else " selected",
             size="2",
             color_scheme="gray",
-            id="interest-count",
+            id=f"{spec.name}-count",
         ),
         rx.cond(
-            state.errors.get("interests", ""),
-            rx.text(state.errors.get("interests", ""), color_scheme="red", size="2", role="alert"),
+            _error(form, spec),
+            rx.text(_error(form, spec), color_scheme="red", size="2", role="alert"),
         ),
         spacing="3",
         width="100%",
     )
 
 
-DIGEST_CHOICES = {"yes": "Yes, send it", "no": "No thanks"}
+#: Control name -> how it draws a field.
+CONTROLS: dict[str, Callable[[Form, Field], rx.Component]] = {
+    "input": _text_control,
+    "select": _select,
+    "radios": _radios,
+    "chips": _chips,
+}
+_DEFAULT_CONTROL = {
+    Kind.TEXT: "input",
+    Kind.LONG_TEXT: "input",
+    Kind.SINGLE_CHOICE: "radios",
+    Kind.YES_NO: "radios",
+    Kind.MULTIPLE_CHOICE: "chips",
+}
 
 
-def _radio_row(
-    options: dict[str, str], prefix: str, value: Var, on_change: EventHandler
-) -> rx.Component:
-    """A wrapping row of labelled radio buttons; each item has the id ``<prefix>-<value>``."""
-    return rx.radio_group.root(
-        rx.flex(
-            *[
-                rx.el.label(
-                    rx.flex(
-                        rx.radio_group.item(value=key, id=f"{prefix}-{key}"),
-                        label,
-                        spacing="2",
+def field_control(form: Form, spec: Field) -> rx.Component:
+    """The control of one field."""
+    return CONTROLS[spec.control or _DEFAULT_CONTROL[spec.kind]](form, spec)
+
+
+def step_fields(form: Form, step: StepSpec) -> rx.Component:
+    """Every field of a step, in order (the avatar from the sign-in provider first)."""
+    return rx.vstack(
+        *(
+            [
+                rx.cond(
+                    form.avatar_url,
+                    rx.hstack(
+                        rx.avatar(src=form.avatar_url, fallback="?", size="4", radius="full"),
+                        rx.text(
+                            "Your avatar comes from your sign-in provider.",
+                            size="2",
+                            color_scheme="gray",
+                        ),
                         align="center",
                     ),
-                    html_for=f"{prefix}-{key}",
                 )
-                for key, label in options.items()
-            ],
-            spacing="4",
-            wrap="wrap",
+            ]
+            if any(f.name == "display_name" for f in step.fields)
+            else []
         ),
-        value=value,
-        on_change=on_change,
-        size="3",
-    )
-
-
-def preference_fields(state: type[AnswersForm]) -> rx.Component:
-    """Experience level, email digest and theme."""
-    return rx.vstack(
-        field(
-            "Experience level",
-            _radio_row(
-                EXPERIENCE_LEVELS, "level", state.experience_level, state.set_experience_level
-            ),
-            state.errors.get("experience_level", ""),
-        ),
-        field(
-            "Weekly email digest",
-            _radio_row(DIGEST_CHOICES, "digest", state.email_digest, state.set_email_digest),
-            state.errors.get("email_digest", ""),
-        ),
-        field(
-            "Theme",
-            _radio_row(THEMES, "theme", state.theme, state.set_theme),
-            state.errors.get("theme", ""),
-        ),
+        *[field_control(form, spec) for spec in step.fields],
         spacing="5",
         width="100%",
     )

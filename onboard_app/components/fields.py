@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import reflex as rx
-from reflex_base.vars.base import Var
 
 
 def field(
     label: str,
     control: rx.Component,
-    error: Var | str = "",
+    error: rx.Var | str = "",
     *,
     hint: rx.Component | str | None = None,
     html_for: str | None = None,
@@ -28,7 +27,7 @@ def field(
     )
 
 
-def form_error(message: Var) -> rx.Component:
+def form_error(message: rx.Var) -> rx.Component:
     """A red callout for a form-level error."""
     return rx.cond(
         message,

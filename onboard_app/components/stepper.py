@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
-from onboard_app.services.onboarding import STEP_TABLE, WIZARD_STEPS, step_index
+from onboard_app.services.onboarding import step_index, title_of, wizard_steps
 from onboard_app.state.onboarding import OnboardingState
 
 
@@ -45,18 +45,18 @@ def _dot(position: int, label: str, href: str) -> rx.Component:
 def stepper() -> rx.Component:
     """Numbered steps with the current one highlighted and a progress bar under them."""
     items: list[rx.Component] = []
-    for step in WIZARD_STEPS:
+    for step in wizard_steps():
         if items:
             items.append(
                 rx.box(flex="1", height="2px", background="var(--gray-5)", min_width="12px")
             )
-        items.append(_dot(step_index(step), STEP_TABLE[step].title, routes.onboarding(step)))
+        items.append(_dot(step_index(step), title_of(step), routes.onboarding(step)))
     return rx.vstack(
         rx.hstack(*items, align="center", width="100%", spacing="2"),
         rx.text(
             "Step ",
             OnboardingState.step_number,
-            f" of {len(WIZARD_STEPS)}",
+            f" of {len(wizard_steps())}",
             size="1",
             color_scheme="gray",
             id="step-counter",

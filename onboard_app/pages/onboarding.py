@@ -1,78 +1,100 @@
-"""``/onboarding/<step>``: the wizard pages."""
+"""``/onboarding/<step>``: the wizard pages, drawn from the step spec."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import reflex as rx
-from reflex.event import EventSpec
 
 from onboard_app import routes
-from onboard_app.components.answer_fields import interest_fields, preference_fields, profile_fields
+from onboard_app.components.answer_fields import step_fields
 from onboard_app.components.layout import brand, session_watch, themed
 from onboard_app.components.stepper import stepper
-from onboard_app.services.onboarding import Step
+from onboard_app.services.onboarding import Step, StepSpec, spec_of, steps, wizard_steps
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 
 
-def _nav(primary: rx.Component, *, first: bool = False) -> rx.Component:
-    return rx.hstack(
-        rx.cond(
-            first,
+def _nav(primary: rx.Component, *, first: bool = False, optional: bool = False) -> rx.Component:
+    skip = (
+        [
             rx.button(
-                "Log out",
-                variant="ghost",
-                color_scheme="gray",
-                type="button",
-                on_click=SessionState.log_out,
-                id="wizard-logout",
-            ),
-            rx.button(
-                rx.icon("arrow-left", size=16),
-                "Back",
+                "Skip",
                 variant="soft",
                 color_scheme="gray",
                 type="button",
-                on_click=OnboardingState.go_back,
-                id="back",
-            ),
+                on_click=OnboardingState.skip,
+                disabled=OnboardingState.saving,
+                id="skip",
+            )
+        ]
+        if optional
+        else []
+    )
+    return rx.hstack(
+        rx.button(
+            "Log out",
+            variant="ghost",
+            color_scheme="gray",
+            type="button",
+            on_click=SessionState.log_out,
+            id="wizard-logout",
+        )
+        if first
+        else rx.button(
+            rx.icon("arrow-left", size=16),
+            "Back",
+            variant="soft",
+            color_scheme="gray",
+            type="button",
+            on_click=OnboardingState.go_back,
+            id="back",
         ),
         rx.spacer(),
+        *skip,
         primary,
         width="100%",
         padding_top="0.5rem",
     )
 
 
-def _next_button(label: str = "Next") -> rx.Component:
-    return rx.button(
-        label,
+def _step_form(step: StepSpec, *, first: bool) -> rx.Component:
+    next_button = rx.button(
+        "Next",
         rx.cond(OnboardingState.saving, rx.spinner(size="2"), rx.icon("arrow-right", size=16)),
         type="submit",
         size="3",
         disabled=OnboardingState.saving,
         id="next",
     )
-
-
-def _step_form(
-    body: rx.Component, submit: Callable[[], EventSpec], *, first: bool = False
-) -> rx.Component:
     return rx.form(
-        rx.vstack(body, _nav(_next_button(), first=first), spacing="5", width="100%"),
-        on_submit=lambda _form: submit(),
+        rx.vstack(
+            step_fields(OnboardingState, step),
+            _nav(next_button, first=first, optional=step.optional),
+            spacing="5",
+            width="100%",
+        ),
+        on_submit=lambda _form: OnboardingState.submit(),
         width="100%",
     )
 
 
-def _summary_row(title: str, value: rx.Component, step: Step) -> rx.Component:
+def _summary_row(step: StepSpec) -> rx.Component:
     return rx.hstack(
         rx.vstack(
-            rx.text(title, size="1", color_scheme="gray", weight="medium"), value, spacing="1"
+            rx.text(step.title, size="1", color_scheme="gray", weight="medium"),
+            *[
+                rx.text(
+                    rx.text.span(f"{item.label}: ", color_scheme="gray"),
+                    rx.text.span(OnboardingState.shown[item.name], id=f"review-{item.name}"),
+                    size="2",
+                )
+                for item in step.fields
+            ],
+            spacing="1",
         ),
         rx.spacer(),
-        rx.link("Edit", href=routes.onboarding(step), size="2", id=f"edit-{step.value}"),
+        rx.link("Edit", href=routes.onboarding(step.key), size="2", id=f"edit-{step.key}"),
         width="100%",
         align="start",
         padding_y="0.75rem",
@@ -81,50 +103,16 @@ def _summary_row(title: str, value: rx.Component, step: Step) -> rx.Component:
 
 
 def review_body() -> rx.Component:
-    """Summary of every answer with a link back to its step."""
-    state = OnboardingState
+    """Summary of every answer of the spec with a link back to its step."""
     return rx.vstack(
-        _summary_row(
-            "Profile",
-            rx.vstack(
-                rx.text(state.display_name, weight="bold", id="review-name"),
-                rx.text(state.role_label, size="2"),
-                rx.cond(state.bio, rx.text(state.bio, size="2", color_scheme="gray")),
-                spacing="0",
-            ),
-            Step.PROFILE,
-        ),
-        _summary_row(
-            "Interests",
-            rx.flex(
-                rx.foreach(
-                    state.interest_labels, lambda label: rx.badge(label, size="2", radius="full")
-                ),
-                wrap="wrap",
-                spacing="2",
-                id="review-interests",
-            ),
-            Step.INTERESTS,
-        ),
-        _summary_row(
-            "Preferences",
-            rx.text(
-                state.experience_label,
-                " · ",
-                state.digest_label,
-                " · Theme: ",
-                state.theme_label,
-                size="2",
-            ),
-            Step.PREFERENCES,
-        ),
+        *[_summary_row(step) for step in steps()],
         _nav(
             rx.button(
                 "Finish",
-                rx.cond(state.saving, rx.spinner(size="2"), rx.icon("check", size=16)),
-                on_click=state.finish_onboarding,
+                rx.cond(OnboardingState.saving, rx.spinner(size="2"), rx.icon("check", size=16)),
+                on_click=OnboardingState.finish_onboarding,
                 size="3",
-                disabled=state.saving,
+                disabled=OnboardingState.saving,
                 id="finish",
             )
         ),
@@ -133,18 +121,11 @@ def review_body() -> rx.Component:
     )
 
 
-STEP_BODIES: dict[Step, Callable[[], rx.Component]] = {
-    Step.PROFILE: lambda: _step_form(
-        profile_fields(OnboardingState), OnboardingState.submit_profile, first=True
-    ),
-    Step.INTERESTS: lambda: _step_form(
-        interest_fields(OnboardingState), OnboardingState.submit_interests
-    ),
-    Step.PREFERENCES: lambda: _step_form(
-        preference_fields(OnboardingState), OnboardingState.submit_preferences
-    ),
-    Step.REVIEW: review_body,
-}
+def _body(step: Step) -> rx.Component:
+    spec = spec_of(step)
+    if spec is None:
+        return review_body()
+    return _step_form(spec, first=step == wizard_steps()[0])
 
 
 def wizard_page(step: Step) -> Callable[[], rx.Component]:
@@ -172,7 +153,7 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
                                     rx.text(
                                         OnboardingState.step_blurb, color_scheme="gray", size="2"
                                     ),
-                                    STEP_BODIES[step](),
+                                    _body(step),
                                     spacing="4",
                                     width="100%",
                                 ),
@@ -196,5 +177,5 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
             )
         )
 
-    page.__name__ = f"onboarding_{step.value}"
+    page.__name__ = f"onboarding_{step}"
     return page

@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import reflex as rx
-from reflex.event import EventSpec
 
 from onboard_app import routes
-from onboard_app.components.answer_fields import interest_fields, preference_fields, profile_fields
+from onboard_app.components.answer_fields import step_fields
 from onboard_app.components.layout import app_shell
+from onboard_app.services.onboarding import StepSpec, steps
 from onboard_app.state.settings import SettingsState
 
 
-def _section(
-    title: str, body: rx.Component, save: Callable[[], EventSpec], key: str
-) -> rx.Component:
+def _section(step: StepSpec) -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading(title, size="4", as_="h2"),
-                body,
+                rx.heading(step.title, size="4", as_="h2"),
+                step_fields(SettingsState, step),
                 rx.hstack(
                     rx.spacer(),
                     rx.button(
                         rx.cond(SettingsState.saving, rx.spinner(size="2"), rx.fragment()),
-                        f"Save {title.lower()}",
+                        f"Save {step.title.lower()}",
                         type="submit",
                         disabled=SettingsState.saving,
-                        id=f"save-{key}",
+                        id=f"save-{step.key}",
                     ),
                     width="100%",
                 ),
                 spacing="4",
                 width="100%",
             ),
-            on_submit=lambda _form: save(),
+            on_submit=lambda _form: SettingsState.save_section(step.key),
             width="100%",
         ),
         size="3",
@@ -44,7 +40,7 @@ def _section(
 
 
 def settings_page() -> rx.Component:
-    """Three independently saved sections, validated as in the wizard."""
+    """One independently saved section per step of the spec, validated as in the wizard."""
     return app_shell(
         rx.vstack(
             rx.hstack(
@@ -56,28 +52,7 @@ def settings_page() -> rx.Component:
             ),
             rx.cond(
                 SettingsState.loaded,
-                rx.vstack(
-                    _section(
-                        "Profile",
-                        profile_fields(SettingsState),
-                        SettingsState.save_profile,
-                        "profile",
-                    ),
-                    _section(
-                        "Interests",
-                        interest_fields(SettingsState),
-                        SettingsState.save_interests,
-                        "interests",
-                    ),
-                    _section(
-                        "Preferences",
-                        preference_fields(SettingsState),
-                        SettingsState.save_preferences,
-                        "preferences",
-                    ),
-                    spacing="4",
-                    width="100%",
-                ),
+                rx.vstack(*[_section(step) for step in steps()], spacing="4", width="100%"),
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
             ),
             spacing="5",

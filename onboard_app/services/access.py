@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from onboard_app import routes
+from onboard_app.services import onboarding
 from onboard_app.services.onboarding import Step, can_open, parse_step
+from onboard_app.settings import get_settings
 
 
 class Stage(StrEnum):
@@ -33,14 +35,23 @@ class Rule:
         signed_in: A verified session is required.
         stage: The onboarding stage the user must be at.
         step: A wizard step that must be open to the user (reached, not completed).
+        open_step: The step this tab has open (set by the wizard page's loader after
+            its own check) must be open to the user.
         closed: Nobody may call it (generic handlers no page uses).
+        verified: With ``signed_in``, the account needs no email confirmation. This is
+            what requires a verified email: every rule that needs a session, unless it
+            says ``verified=False``.
+        development_only: Refused in production (the development mailbox).
     """
 
     name: str
     signed_in: bool = True
     stage: Stage = Stage.ANY
     step: Step | None = None
+    open_step: bool = False
     closed: bool = False
+    verified: bool = True
+    development_only: bool = False
 
 
 #: Anyone, signed in or not (login forms, the guard, logout, OAuth).
@@ -51,60 +62,77 @@ SIGNED_IN = Rule("signed in")
 ONBOARDING = Rule("onboarding", stage=Stage.ONBOARDING)
 #: Signed in and onboarding finished.
 COMPLETED = Rule("completed", stage=Stage.COMPLETED)
+#: Signed in, onboarding not finished, and the step this tab has open still open to them.
+OPEN_STEP = Rule("the open step", stage=Stage.ONBOARDING, open_step=True)
 #: No client may call it.
 NOBODY = Rule("nobody", closed=True)
+#: Anyone, in development only (the development mailbox); nobody in production.
+DEVELOPMENT = Rule("development only", signed_in=False, development_only=True)
 
 
 def step_open(step: Step) -> Rule:
     """Signed in, onboarding not finished, and ``step`` open (reached or before it)."""
-    return Rule(f"step {step.value} open", stage=Stage.ONBOARDING, step=step)
+    return Rule(f"step {step} open", stage=Stage.ONBOARDING, step=step)
 
 
-def permits(rule: Rule, reached: Step | None) -> bool:
+def permits(
+    rule: Rule, reached: Step | None, open_step: Step | None = None, *, verified: bool = True
+) -> bool:
     """Whether a visitor whose reached step is ``reached`` satisfies ``rule``.
 
     Args:
         rule: The declared rule.
         reached: The verified session's reached step; ``None`` when not signed in.
+        open_step: The step the calling tab has open (for :data:`OPEN_STEP`).
+        verified: The verified session's ``user.email_verified`` (the gate passes it).
 
     Returns:
         True if the handler may run.
     """
-    if rule.closed:
+    if rule.closed or (rule.development_only and get_settings().is_production):
         return False
     if reached is None:
         return not rule.signed_in
-    if rule.stage is Stage.ONBOARDING and reached is Step.COMPLETED:
+    if rule.signed_in and rule.verified and not verified:
         return False
-    if rule.stage is Stage.COMPLETED and reached is not Step.COMPLETED:
+    if rule.stage is Stage.ONBOARDING and reached == onboarding.COMPLETED:
+        return False
+    if rule.stage is Stage.COMPLETED and reached != onboarding.COMPLETED:
+        return False
+    if rule.open_step and (open_step is None or not can_open(open_step, reached)):
         return False
     return rule.step is None or can_open(rule.step, reached)
 
 
-def refused_target(reached: Step | None, wanted: str) -> str:
+def refused_target(reached: Step | None, wanted: str, *, verified: bool = True) -> str:
     """Where a refused visitor is sent: the login page, or where the user belongs.
 
     Args:
         reached: The verified session's reached step; ``None`` when not signed in.
         wanted: The page the client says it was on (remembered as ``next`` if allowed).
+        verified: Whether the signed-in account needs no email confirmation.
 
     Returns:
         A path.
     """
-    return routes.login_with_next(_normal(wanted)) if reached is None else home_for(reached)
+    if reached is None:
+        return routes.login_with_next(_normal(wanted))
+    return home_for(reached, verified=verified)
 
 
-def home_for(reached: Step) -> str:
-    """Where a signed-in user belongs: the reached onboarding step or explore."""
-    return routes.onboarding(reached)
+def home_for(reached: Step, *, verified: bool = True) -> str:
+    """Where a signed-in user belongs: confirming their address, their step, or explore."""
+    return routes.onboarding(reached) if verified else routes.VERIFY_EMAIL
 
 
 # --- pages ----------------------------------------------------------------------------------
 
 #: Pages anyone may see; a signed-in user is sent on to where they belong.
-GUEST_PAGES = frozenset((routes.LOGIN, routes.SIGNUP))
+GUEST_PAGES = frozenset((routes.LOGIN, routes.SIGNUP, routes.FORGOT_PASSWORD))
 #: Stands for "only visitors who are not signed in" in the page table.
 GUEST = Rule("guest", signed_in=False)
+#: Stands for "visitors who are not signed in, or whose address is not confirmed yet".
+CONFIRMING = Rule("confirming", signed_in=False)
 
 
 def page_rule(path: str) -> Rule:
@@ -117,43 +145,52 @@ def page_rule(path: str) -> Rule:
         The page's rule.
     """
     path = _normal(path)
-    if path.startswith(routes.OAUTH_CALLBACK_PREFIX):
+    if path.startswith(routes.OAUTH_CALLBACK_PREFIX) or path == routes.RESET_PASSWORD:
         return ANYONE
     if path in GUEST_PAGES:
         return GUEST
+    if path == routes.VERIFY_EMAIL:
+        return CONFIRMING
+    if path == routes.DEV_MAILBOX:
+        return DEVELOPMENT
     if path in routes.APP_PAGES:
         return COMPLETED
     if path.startswith(routes.ONBOARDING_PREFIX + "/"):
         step = parse_step(path.removeprefix(routes.ONBOARDING_PREFIX + "/"))
-        if step is not None and step is not Step.COMPLETED:
+        if step is not None and step != onboarding.COMPLETED:
             return step_open(step)
     return NOBODY
 
 
-def decide(path: str, reached: Step | None, next_param: object = None) -> str | None:
+def decide(
+    path: str, reached: Step | None, next_param: object = None, *, verified: bool = True
+) -> str | None:
     """The redirect a visitor of ``path`` needs, or ``None`` if they may stay.
 
     Args:
         path: The page path (no query string).
         reached: The signed-in user's reached step; ``None`` for an anonymous visitor.
         next_param: The ``next`` query parameter of login/signup pages.
+        verified: Whether the signed-in account needs no email confirmation.
 
     Returns:
         A path to redirect to, or ``None``.
     """
     rule = page_rule(path)
-    if rule is GUEST:
+    if rule is CONFIRMING and (reached is None or not verified):
+        return None
+    if rule in (GUEST, CONFIRMING):
         if reached is None:
             return None
         target = routes.safe_next(next_param)
-        if target and permits(page_rule(target), reached):
+        if target and permits(page_rule(target), reached, verified=verified):
             return target
-        return home_for(reached)
-    if permits(rule, reached):
+        return home_for(reached, verified=verified)
+    if permits(rule, reached, verified=verified):
         return None
     if rule is NOBODY and reached is None:
         return routes.LOGIN
-    return refused_target(reached, path)
+    return refused_target(reached, path, verified=verified)
 
 
 def _normal(path: str) -> str:

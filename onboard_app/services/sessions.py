@@ -18,7 +18,14 @@ from sqlmodel import col
 
 from onboard_app.models import OnboardingAnswers, User
 from onboard_app.services.db import get_read_engine
-from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.onboarding import (
+    COMPLETED,
+    Step,
+    first_step,
+    flow_version,
+    new_required_steps,
+    parse_step,
+)
 from onboard_app.services.session_cache import get_session_cache
 from onboard_app.services.tokens import (
     Rejection,
@@ -28,7 +35,7 @@ from onboard_app.services.tokens import (
     needs_refresh,
     verify_session_token,
 )
-from onboard_app.services.users import revoke_sessions
+from onboard_app.services.users import reopen_for_new_steps, revoke_sessions
 from onboard_app.settings import Settings, get_settings
 
 
@@ -43,7 +50,11 @@ class SessionUser:
         avatar_url: Avatar image, if any.
         onboarding_step: Reached onboarding step.
         token_version: Current token version.
+        flow_version: The onboarding flow version the user last completed.
         theme: Theme preference (``system``, ``light`` or ``dark``).
+        email_verified: The account needs no email confirmation: its address was
+            confirmed, or it has no password (a provider account, whose address is kept
+            only when the provider says it is verified).
     """
 
     id: int
@@ -52,7 +63,9 @@ class SessionUser:
     avatar_url: str | None
     onboarding_step: Step
     token_version: int
+    flow_version: int = 0
     theme: str = "system"
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,10 @@ _SESSION_COLUMNS = (
     col(User.avatar_url),
     col(User.onboarding_step),
     col(User.token_version),
+    col(User.flow_version),
     col(OnboardingAnswers.theme),
+    # The SQL twin of ``not accounts.needs_verification(user)``.
+    sa.or_(col(User.email_verified_at).is_not(None), col(User.password_hash).is_(None)),
 )
 
 
@@ -120,9 +136,11 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
         email=row[1],
         display_name=row[2],
         avatar_url=row[3],
-        onboarding_step=parse_step(row[4]) or Step.PROFILE,
+        onboarding_step=parse_step(row[4]) or first_step(),
         token_version=row[5],
-        theme=row[6] or "system",
+        flow_version=row[6],
+        theme=row[7] or "system",
+        email_verified=bool(row[8]),
     )
     cache.put(user_id, source, user, read_began)
     return user
@@ -150,7 +168,11 @@ def authenticate(
     claims = verify_session_token(token, settings, now=now)
     if isinstance(claims, TokenRejected):
         return claims
-    return _against(token, claims, load_session_user(claims.user_id, url), settings, now)
+    user = load_session_user(claims.user_id, url)
+    if user is not None and behind_the_flow(user):
+        reopen_for_new_steps(user.id, url)
+        user = load_session_user(claims.user_id, url)
+    return _against(token, claims, user, settings, now)
 
 
 async def authenticate_off_loop(
@@ -179,7 +201,19 @@ async def authenticate_off_loop(
         if isinstance(cached, SessionUser)
         else await asyncio.to_thread(load_session_user, claims.user_id, url)
     )
+    if user is not None and behind_the_flow(user):
+        await asyncio.to_thread(reopen_for_new_steps, user.id, url)
+        user = await asyncio.to_thread(load_session_user, claims.user_id, url)
     return _against(token, claims, user, settings, None)
+
+
+def behind_the_flow(user: SessionUser) -> bool:
+    """Whether a user completed an older flow version that has added required steps since."""
+    return (
+        user.onboarding_step == COMPLETED
+        and user.flow_version < flow_version()
+        and bool(new_required_steps(user.flow_version))
+    )
 
 
 def _against(
@@ -193,7 +227,11 @@ def _against(
     if user is None or user.token_version != claims.token_version:
         return TokenRejected(Rejection.REVOKED)
     assert isinstance(token, str)
-    if user.onboarding_step != claims.onboarding_step or needs_refresh(claims, settings, now=now):
+    stale = (user.onboarding_step, user.flow_version) != (
+        claims.onboarding_step,
+        claims.flow_version,
+    )
+    if stale or needs_refresh(claims, settings, now=now):
         fresh = remint(user, claims, settings, now=now)
         return Authenticated(claims, user, fresh, reminted=True)
     return Authenticated(claims, user, token, reminted=False)
@@ -255,12 +293,26 @@ def end_session(token: object, settings: Settings | None = None, url: str | None
     return True
 
 
+def end_other_sessions(user_id: int, url: str | None = None) -> None:
+    """End every session of a user, on every worker (a password reset, a confirmed address).
+
+    Today a session is the token version: this ends every token of the user, the caller's
+    too, and the caller starts a fresh session from the row read after it.
+
+    Args:
+        user_id: The user.
+        url: Database URL.
+    """
+    revoke_sessions(user_id, url)
+
+
 @dataclass(frozen=True)
 class _Subject:
     id: int | None
     token_version: int
     onboarding_step: str
+    flow_version: int
 
     @classmethod
     def of(cls, user: SessionUser | User) -> _Subject:
-        return cls(user.id, user.token_version, str(user.onboarding_step))
+        return cls(user.id, user.token_version, str(user.onboarding_step), user.flow_version)

@@ -37,6 +37,7 @@ REQUIRED_CLAIMS: Final = (
     "auth_time",
     "ver",
     "onb",
+    "fv",
 )
 
 
@@ -54,6 +55,10 @@ class TokenSubject(Protocol):
     @property
     def onboarding_step(self) -> str:
         """The user's reached onboarding step."""
+
+    @property
+    def flow_version(self) -> int:
+        """The onboarding flow version the user last completed (0: never)."""
 
 
 class Rejection(StrEnum):
@@ -90,6 +95,7 @@ class SessionClaims:
         user_id: The subject (``sub``) as the user's primary key.
         token_version: ``ver``: must equal the user's current version to be valid.
         onboarding_step: ``onb``: the user's reached onboarding step when minted.
+        flow_version: ``fv``: the onboarding flow version the user had completed (0: none).
         jti: Unique token id (for logs and audits).
         issued_at: ``iat``.
         expires_at: ``exp``.
@@ -100,6 +106,7 @@ class SessionClaims:
     user_id: int
     token_version: int
     onboarding_step: Step
+    flow_version: int
     jti: str
     issued_at: int
     expires_at: int
@@ -149,7 +156,8 @@ def mint_session_token(
         "jti": uuid.uuid4().hex,
         "auth_time": auth_time,
         "ver": user.token_version,
-        "onb": step.value,
+        "onb": step,
+        "fv": user.flow_version,
     }
     return jwt.encode(
         payload, key.secret, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": key.kid}
@@ -259,8 +267,8 @@ def _claims_from(
 ) -> SessionClaims | TokenRejected:
     sub, ver, auth_time = payload["sub"], payload["ver"], payload["auth_time"]
     iat, nbf, exp, jti = payload["iat"], payload["nbf"], payload["exp"], payload["jti"]
-    step = parse_step(payload["onb"])
-    if not all(_is_int(v) for v in (ver, auth_time, iat, nbf, exp)):
+    step, flow = parse_step(payload["onb"]), payload["fv"]
+    if not all(_is_int(v) for v in (ver, auth_time, iat, nbf, exp, flow)):
         return TokenRejected(Rejection.INVALID)
     leeway = settings.leeway
     if now > exp + leeway:
@@ -287,6 +295,7 @@ def _claims_from(
         user_id=int(sub),
         token_version=ver,
         onboarding_step=step,
+        flow_version=flow,
         jti=jti,
         issued_at=iat,
         expires_at=exp,

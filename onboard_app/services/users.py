@@ -20,14 +20,21 @@ from sqlmodel import Session, col, select
 from onboard_app.models import OnboardingAnswers, User, utcnow
 from onboard_app.services.db import session_scope
 from onboard_app.services.onboarding import (
-    STEP_TABLE,
+    COMPLETED,
+    REVIEW,
     Answers,
     Step,
     StepInputError,
     can_open,
+    first_step,
+    flow_version,
+    new_required_steps,
     parse_step,
     reached_after_save,
+    spec_of,
+    steps,
     unanswered_steps,
+    validate,
 )
 from onboard_app.services.session_cache import announce_change
 
@@ -277,8 +284,17 @@ def _answers_row(session: Session, user_id: int) -> OnboardingAnswers:
     return row
 
 
+#: Fields stored on the user row; the others on the answers row: a column of the field's
+#: name if the table has one, else its JSON ``data``.
+_USER_COLUMNS: Final = frozenset({"display_name"})
+
+
+def _has_column(name: str) -> bool:
+    return name in OnboardingAnswers.model_fields and name not in ("user_id", "data", "skipped")
+
+
 def load_answers(user_id: int, url: str | None = None) -> Answers:
-    """The stored onboarding answers of a user (display name from the user row).
+    """The stored onboarding answers of a user, for every field of the spec.
 
     Args:
         user_id: The user.
@@ -294,22 +310,35 @@ def load_answers(user_id: int, url: str | None = None) -> Answers:
         user = session.get(User, user_id)
         if user is None:
             raise UserGone(user_id)
-        row = session.get(OnboardingAnswers, user_id)
-        return _to_answers(user, row)
+        return _to_answers(user, session.get(OnboardingAnswers, user_id))
 
 
 def _to_answers(user: User, row: OnboardingAnswers | None) -> Answers:
-    if row is None:
-        return Answers(display_name=user.display_name)
-    return Answers(
-        display_name=user.display_name,
-        role=row.role,
-        bio=row.bio,
-        interests=list(row.interests or []),
-        experience_level=row.experience_level,
-        email_digest=row.email_digest,
-        theme=row.theme,
-    )
+    values: dict[str, Any] = {}
+    for spec in steps():
+        for item in spec.fields:
+            if item.name in _USER_COLUMNS:
+                values[item.name] = getattr(user, item.name)
+            elif row is None:
+                values[item.name] = item.empty
+            elif _has_column(item.name):
+                values[item.name] = getattr(row, item.name)
+            else:
+                values[item.name] = (row.data or {}).get(item.name, item.empty)
+    skipped = frozenset(row.skipped or ()) if row is not None else frozenset()
+    return Answers(values, skipped)
+
+
+def _store(user: User, row: OnboardingAnswers, clean: Mapping[str, Any]) -> None:
+    data = dict(row.data or {})
+    for name, value in clean.items():
+        if name in _USER_COLUMNS:
+            setattr(user, name, value)
+        elif _has_column(name):
+            setattr(row, name, value)
+        else:
+            data[name] = value
+    row.data = data
 
 
 def save_step(
@@ -318,9 +347,10 @@ def save_step(
     submitted: Mapping[str, Any],
     *,
     editing: bool = False,
+    skip: bool = False,
     url: str | None = None,
 ) -> User:
-    """Validate and save one step's answers, and advance the reached step.
+    """Validate and save one step's answers (or skip an optional one); advance the reached step.
 
     The answers and the new reached step are written in one transaction.
 
@@ -329,36 +359,47 @@ def save_step(
         step: The step being saved.
         submitted: The raw submitted fields; validated here.
         editing: True for the settings page (onboarding completed, step unchanged).
+        skip: Skip an optional step instead (nothing of it is stored).
         url: Database URL.
 
     Returns:
         The updated user row.
 
     Raises:
-        StepNotOpen: The step is beyond the reached one, or onboarding state does not allow it
-            (checked first: an out-of-order step is refused whatever it contains).
+        StepNotOpen: The step is beyond the reached one, not a step of the spec, not
+            optional when skipped, or onboarding state does not allow it (checked first: an
+            out-of-order step is refused whatever it contains).
         StepInputError: The answers are not valid (nothing is written).
         UserGone: The user no longer exists.
     """
+    spec = spec_of(step)
     with session_scope(url) as session:
         user = session.get(User, user_id, with_for_update=True)
         if user is None:
             raise UserGone(user_id)
-        reached = parse_step(user.onboarding_step) or Step.PROFILE
-        if editing != (reached is Step.COMPLETED) or (not editing and not can_open(step, reached)):
+        reached = parse_step(user.onboarding_step) or first_step()
+        completed = reached == COMPLETED
+        if (
+            spec is None
+            or editing != completed
+            or (not editing and not can_open(step, reached))
+            or (skip and (editing or not spec.optional))
+        ):
             raise StepNotOpen(reached)
-        clean, errors = STEP_TABLE[step].validate(submitted)
+        clean, errors = ({}, {}) if skip else validate(step, submitted)
         if errors:
             raise StepInputError(errors)
         answers = _answers_row(session, user_id)
-        for name, value in clean.items():
-            if name == "display_name":
-                user.display_name = value
-            else:
-                setattr(answers, name, value)
+        _store(user, answers, clean)
+        skipped = set(answers.skipped or ())
+        if skip:
+            skipped.add(step)
+        else:
+            skipped.discard(step)
+        answers.skipped = sorted(skipped)
         answers.updated_at = utcnow()
         if not editing:
-            user.onboarding_step = reached_after_save(step, reached).value
+            user.onboarding_step = reached_after_save(reached, _to_answers(user, answers))
         user.updated_at = utcnow()
         session.add(user)
         session.add(answers)
@@ -369,7 +410,7 @@ def save_step(
 
 
 def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResult:
-    """Move a user to COMPLETED, exactly once, if every step is answered.
+    """Move a user to COMPLETED at the current flow version, once, if every step is answered.
 
     The move is a conditional UPDATE (``WHERE onboarding_step = 'review'``): of two
     concurrent calls (a double click, two tabs, two workers) exactly one transitions.
@@ -389,19 +430,22 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
         user = session.get(User, user_id)
         if user is None:
             raise UserGone(user_id)
-        if user.onboarding_step == Step.COMPLETED:
+        if user.onboarding_step == COMPLETED:
             return CompletionResult(user, transitioned=False)
         missing = unanswered_steps(_to_answers(user, session.get(OnboardingAnswers, user_id)))
         if missing:
             raise StepsMissing(missing)
-        if user.onboarding_step != Step.REVIEW:
-            raise StepsMissing([parse_step(user.onboarding_step) or Step.PROFILE])
+        if user.onboarding_step != REVIEW:
+            raise StepsMissing([parse_step(user.onboarding_step) or first_step()])
         now = utcnow()
         result = session.execute(
             sa.update(User)
-            .where(col(User.id) == user_id, col(User.onboarding_step) == Step.REVIEW.value)
+            .where(col(User.id) == user_id, col(User.onboarding_step) == REVIEW)
             .values(
-                onboarding_step=Step.COMPLETED.value, onboarding_completed_at=now, updated_at=now
+                onboarding_step=COMPLETED,
+                onboarding_completed_at=now,
+                flow_version=flow_version(),
+                updated_at=now,
             )
             .execution_options(synchronize_session=False)
         )
@@ -411,6 +455,53 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
     if transitioned:
         announce_change(user_id)
     return CompletionResult(user, transitioned=transitioned)
+
+
+def reopen_for_new_steps(user_id: int, url: str | None = None) -> bool:
+    """Send a user who completed an older flow version to the first required step added since.
+
+    A conditional UPDATE (only a completed user at that older version moves), so it is
+    safe to call from every worker at once; earlier answers are kept.
+
+    Args:
+        user_id: The user.
+        url: Database URL.
+
+    Returns:
+        True if the user was moved back into the wizard.
+    """
+    with session_scope(url) as session:
+        user = session.get(User, user_id)
+        if user is None or user.onboarding_step != COMPLETED:
+            return False
+        answers = _to_answers(user, session.get(OnboardingAnswers, user_id))
+        missing = [
+            s.key
+            for s in new_required_steps(user.flow_version)
+            if s.key in unanswered_steps(answers)
+        ]
+        moved = False
+        if not missing:
+            bumped = user.flow_version < flow_version()
+            if bumped:
+                user.flow_version = flow_version()  # nothing new to ask: up to date
+                session.add(user)
+        else:
+            bumped = False
+            result = session.execute(
+                sa.update(User)
+                .where(
+                    col(User.id) == user_id,
+                    col(User.onboarding_step) == COMPLETED,
+                    col(User.flow_version) == user.flow_version,
+                )
+                .values(onboarding_step=missing[0], updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            moved = getattr(result, "rowcount", 0) == 1
+    if moved or bumped:
+        announce_change(user_id)
+    return moved
 
 
 def delete_user(user_id: int, url: str | None = None) -> None:

@@ -37,7 +37,7 @@ def _interests_and_page(
     user_id: int, query: str, chips: list[str], page: int
 ) -> tuple[list[str], catalogue.ExplorePage]:
     """The user's interests and the page of items they rank (blocking: run in a thread)."""
-    interests = users.load_answers(user_id).interests
+    interests = list(users.load_answers(user_id).get("interests"))
     return interests, catalogue.explore(
         interests, query=query, topics=chips, page=page, page_size=PAGE_SIZE
     )

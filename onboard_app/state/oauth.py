@@ -21,7 +21,7 @@ from onboard_app import routes
 from onboard_app.services import access, linking, oauth
 from onboard_app.services.access import ANYONE
 from onboard_app.services.audit import audit
-from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.onboarding import first_step, parse_step
 from onboard_app.services.sessions import start_session
 from onboard_app.settings import get_settings
 from onboard_app.state.session import SessionState, requires
@@ -96,7 +96,7 @@ class OAuthState(rx.State):
         session_state = await self.get_state(SessionState)
         session_state._adopt(start_session(user), user)
         audit("signin", user_id=user.id, method=client.name, client=self.router.session.client_ip)
-        reached = parse_step(user.onboarding_step) or Step.PROFILE
+        reached = parse_step(user.onboarding_step) or first_step()
         next_path = pending.next_path if pending else None
         target = access.decide(routes.LOGIN, reached, next_path) or access.home_for(reached)
         return rx.redirect(target, replace=True)

@@ -1,10 +1,14 @@
-"""The onboarding wizard: load saved answers, save a step on Next, Finish with a re-mint."""
+"""The onboarding wizard, driven by the step spec: one draft, one setter, one submit.
+
+Nothing here names a field or a step: the spec (``services/onboarding.py``) says what
+each step asks, and the drafts, validation, storage and re-mint follow from it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import reflex as rx
@@ -14,23 +18,22 @@ from onboard_app import routes
 from onboard_app.services import access, users
 from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import (
-    EXPERIENCE_LEVELS,
-    MAX_BIO,
-    MAX_NAME,
-    ROLES,
-    STEP_TABLE,
-    THEMES,
-    WIZARD_STEPS,
     Answers,
-    Step,
+    Kind,
     StepInputError,
+    blurb_of,
+    field_of,
+    fields_of,
     next_step,
     parse_step,
     previous_step,
+    spec_of,
     step_index,
+    steps,
+    title_of,
+    wizard_steps,
 )
 from onboard_app.services.text import TextRefused, clean_text
-from onboard_app.services.topics import MAX_INTERESTS, TOPICS
 from onboard_app.state.session import (
     Events,
     SessionState,
@@ -44,138 +47,122 @@ log = logging.getLogger("onboard.onboarding")
 SAVE_FAILED = "We could not save your answers just now. Nothing was lost: try again."
 
 
-def _is_choice(value: object, options: dict[str, str]) -> bool:
-    """Whether a (possibly crafted) argument is one of the offered options."""
-    return isinstance(value, str) and value in options
+def _all_fields() -> tuple[str, ...]:
+    return tuple(f.name for spec in steps() for f in spec.fields)
 
 
-class AnswersForm(rx.State):
-    """Editable answers shared by the wizard and the settings page.
+class AnswersForm(rx.State, mixin=True):
+    """Drafts of the spec's answers, shared machinery of the wizard and the settings page.
 
-    The vars are a draft: the database keeps only what a submit handler validated.
+    ``values`` holds every single-valued field as text (choices by value, yes/no as
+    ``yes``/``no``), ``selections`` every multiple choice. The database keeps only what a
+    submit validated.
     """
 
-    display_name: str = ""
-    role: str = ""
-    bio: str = ""
-    interests: list[str] = []
-    experience_level: str = ""
-    email_digest: str = ""
-    theme: str = ""
-    avatar_url: str = ""
+    values: dict[str, str] = {}
+    selections: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
+    avatar_url: str = ""
     saving: bool = False
     loaded: bool = False
 
     @rx.var
-    def interest_count(self) -> int:
-        """How many topics are selected."""
-        return len(self.interests)
+    def shown(self) -> dict[str, str]:
+        """Every draft as people read it (the review and the settings summary)."""
+        shown: dict[str, str] = {}
+        for name in _all_fields():
+            spec = field_of(name)
+            if spec is None:
+                continue
+            raw: Any = self.selections.get(name, [])
+            if spec.kind is not Kind.MULTIPLE_CHOICE:
+                raw = self.values.get(name, "") or None
+                if spec.kind is Kind.YES_NO and raw is not None:
+                    raw = raw == "yes"
+            shown[name] = spec.display(raw)
+        return shown
 
-    @rx.var
-    def bio_length(self) -> int:
-        """Characters typed in the bio."""
-        return len(self.bio)
+    def _editable(self) -> Sequence[str]:
+        """The fields a draft may set now (the wizard: the open step's; settings: all)."""
+        return _all_fields()
 
-    @rx.var
-    def role_label(self) -> str:
-        """The chosen role as shown to people."""
-        return ROLES.get(self.role, "Not chosen")
-
-    @rx.var
-    def experience_label(self) -> str:
-        """The chosen experience level as shown to people."""
-        return EXPERIENCE_LEVELS.get(self.experience_level, "Not chosen")
-
-    @rx.var
-    def theme_label(self) -> str:
-        """The chosen theme as shown to people."""
-        return THEMES.get(self.theme, "Not chosen")
-
-    @rx.var
-    def digest_label(self) -> str:
-        """The digest choice as shown to people."""
-        return {"yes": "Weekly digest on", "no": "No digest"}.get(self.email_digest, "Not chosen")
-
-    @rx.var
-    def interest_labels(self) -> list[str]:
-        """The chosen topics' labels."""
-        return [TOPICS[slug] for slug in self.interests if slug in TOPICS]
-
-    def _draft_text(self, field: str, value: object, limit: int, multiline: bool) -> None:
-        """Keep typed text as the draft of ``field``, or say why it cannot be kept."""
-        text = clean_text(value, max_chars=limit, multiline=multiline, strip=False)
-        if isinstance(text, TextRefused):
-            self.errors = {**self.errors, field: text.message}
+    def _draft(self, name: object, value: object) -> None:
+        """Keep a typed or chosen value as the draft of a single-valued field."""
+        spec = field_of(name)
+        if spec is None or spec.name not in self._editable():
             return
-        setattr(self, field, text[: limit * 2])
-        self.errors.pop(field, None)
-
-    @requires(access.SIGNED_IN)
-    def set_display_name(self, value: str) -> None:
-        """Draft the display name."""
-        self._draft_text("display_name", value, MAX_NAME, multiline=False)
-
-    @requires(access.SIGNED_IN)
-    def set_role(self, value: str) -> None:
-        """Draft the role."""
-        if _is_choice(value, ROLES):
-            self.role = value
-            self.errors.pop("role", None)
-
-    @requires(access.SIGNED_IN)
-    def set_bio(self, value: str) -> None:
-        """Draft the bio."""
-        self._draft_text("bio", value, MAX_BIO, multiline=True)
-
-    @requires(access.SIGNED_IN)
-    def toggle_interest(self, topic: str) -> None:
-        """Select or unselect a topic."""
-        if not isinstance(topic, str) or topic not in TOPICS:
+        if spec.kind is Kind.MULTIPLE_CHOICE:
             return
-        if topic in self.interests:
-            self.interests = [t for t in self.interests if t != topic]
-        elif len(self.interests) < MAX_INTERESTS:
-            self.interests = [*self.interests, topic]
+        if spec.kind in (Kind.TEXT, Kind.LONG_TEXT):
+            text = clean_text(
+                value, max_chars=spec.max_chars, multiline=spec.kind is Kind.LONG_TEXT, strip=False
+            )
+            if isinstance(text, TextRefused):
+                self.errors = {**self.errors, spec.name: text.message}
+                return
+            self.values[spec.name] = text[: spec.max_chars * 2]
+        elif spec.kind is Kind.YES_NO:
+            if value not in ("yes", "no"):
+                return
+            self.values[spec.name] = str(value)
+        elif isinstance(value, str) and value in spec.options:
+            self.values[spec.name] = value
         else:
-            self.errors["interests"] = f"You can pick at most {MAX_INTERESTS} topics."
             return
-        self.errors.pop("interests", None)
+        self.errors.pop(spec.name, None)
 
-    @requires(access.SIGNED_IN)
-    def set_experience_level(self, value: str) -> None:
-        """Draft the experience level."""
-        if _is_choice(value, EXPERIENCE_LEVELS):
-            self.experience_level = value
-            self.errors.pop("experience_level", None)
-
-    @requires(access.SIGNED_IN)
-    def set_email_digest(self, value: str) -> None:
-        """Draft the digest choice (``yes`` / ``no``)."""
-        if _is_choice(value, {"yes": "", "no": ""}):
-            self.email_digest = value
-            self.errors.pop("email_digest", None)
-
-    @requires(access.SIGNED_IN)
-    def set_theme(self, value: str) -> None:
-        """Draft the theme."""
-        if _is_choice(value, THEMES):
-            self.theme = value
-            self.errors.pop("theme", None)
+    def _toggle(self, name: object, option: object) -> None:
+        """Select or unselect one option of a multiple choice."""
+        spec = field_of(name)
+        if spec is None or spec.name not in self._editable():
+            return
+        if spec.kind is not Kind.MULTIPLE_CHOICE or not isinstance(option, str):
+            return
+        if option not in spec.options:
+            return
+        chosen = list(self.selections.get(spec.name, []))
+        if option in chosen:
+            chosen.remove(option)
+        elif spec.max_choices and len(chosen) >= spec.max_choices:
+            self.errors = {
+                **self.errors,
+                spec.name: f"You can pick at most {spec.max_choices} {spec.label.lower()}.",
+            }
+            return
+        else:
+            chosen.append(option)
+        self.selections[spec.name] = chosen
+        self.errors.pop(spec.name, None)
 
     def _fill(self, answers: Answers, avatar_url: str | None) -> None:
-        self.display_name = answers.display_name
-        self.role = answers.role or ""
-        self.bio = answers.bio
-        self.interests = list(answers.interests)
-        self.experience_level = answers.experience_level or ""
-        self.email_digest = (
-            "" if answers.email_digest is None else ("yes" if answers.email_digest else "no")
-        )
-        self.theme = answers.theme or ""
+        values: dict[str, str] = {}
+        selections: dict[str, list[str]] = {}
+        for name in _all_fields():
+            spec = field_of(name)
+            value = answers.get(name)
+            if spec is None:
+                continue
+            if spec.kind is Kind.MULTIPLE_CHOICE:
+                selections[name] = list(value or [])
+            elif spec.kind is Kind.YES_NO:
+                values[name] = "" if value is None else ("yes" if value else "no")
+            else:
+                values[name] = value or ""
+        self.values, self.selections = values, selections
         self.avatar_url = avatar_url or ""
         self.errors = {}
         self.loaded = True
+
+    def _submitted(self, step: str) -> dict[str, Any]:
+        """The drafts of one step's fields, as the validators take them."""
+        submitted: dict[str, Any] = {}
+        for name in fields_of(step):
+            spec = field_of(name)
+            if spec is not None and spec.kind is Kind.MULTIPLE_CHOICE:
+                submitted[name] = list(self.selections.get(name, []))
+            else:
+                submitted[name] = self.values.get(name, "")
+        return submitted
 
     async def _open(self) -> Events:
         """The saved answers into the drafts (a page's ``on_load``, after the gate)."""
@@ -190,19 +177,9 @@ class AnswersForm(rx.State):
         self._fill(answers, session.user.avatar_url)
         return None
 
-    def _submitted(self, step: Step) -> dict[str, Any]:
-        fields: dict[Step, dict[str, Any]] = {
-            Step.PROFILE: {"display_name": self.display_name, "role": self.role, "bio": self.bio},
-            Step.INTERESTS: {"interests": list(self.interests)},
-            Step.PREFERENCES: {
-                "experience_level": self.experience_level,
-                "email_digest": self.email_digest,
-                "theme": self.theme,
-            },
-        }
-        return fields.get(step, {})
-
-    async def _save(self, step: Step, *, editing: bool) -> tuple[SessionState, bool]:
+    async def _save(
+        self, step: str, *, editing: bool, skip: bool = False
+    ) -> tuple[SessionState, bool]:
         """Validate and store one step's draft; re-mint the token if its claims changed."""
         session_state = await self.get_state(SessionState)
         try:
@@ -214,7 +191,12 @@ class AnswersForm(rx.State):
             return session_state, False
         try:
             user = await asyncio.to_thread(
-                users.save_step, session.user.id, step, self._submitted(step), editing=editing
+                users.save_step,
+                session.user.id,
+                step,
+                {} if skip else self._submitted(step),
+                editing=editing,
+                skip=skip,
             )
         except StepInputError as problem:
             self.errors = problem.errors
@@ -229,8 +211,8 @@ class AnswersForm(rx.State):
             self.errors = {"form": SAVE_FAILED}
             return session_state, False
         self.errors = {}
-        if step is Step.PREFERENCES:
-            session_state.theme = self.theme
+        if "theme" in fields_of(step):
+            session_state.theme = self.values.get("theme") or "system"
         if user.onboarding_step != session.claims.onboarding_step:
             session_state._remint_from(session, user)
         else:
@@ -238,28 +220,37 @@ class AnswersForm(rx.State):
         return session_state, True
 
 
-class OnboardingState(AnswersForm):
+class OnboardingState(AnswersForm, rx.State):
     """The wizard pages ``/onboarding/<step>``."""
 
     current_step: str = ""
+    #: The step this tab opened (after its loader checked it): what submit saves.
+    _open_step: str = ""
 
     @rx.var
     def step_number(self) -> int:
         """1-based position of the open step."""
         step = parse_step(self.current_step)
-        return step_index(step) + 1 if step and step is not Step.COMPLETED else 0
+        return step_index(step) + 1 if step in wizard_steps() else 0
 
     @rx.var
     def step_title(self) -> str:
         """Heading of the open step."""
-        step = parse_step(self.current_step)
-        return STEP_TABLE[step].title if step in STEP_TABLE else ""
+        return title_of(self.current_step) if self.current_step else ""
 
     @rx.var
     def step_blurb(self) -> str:
         """One line under the heading."""
-        step = parse_step(self.current_step)
-        return STEP_TABLE[step].blurb if step in STEP_TABLE else ""
+        return blurb_of(self.current_step) if self.current_step else ""
+
+    @rx.var
+    def step_optional(self) -> bool:
+        """Whether the open step may be skipped."""
+        spec = spec_of(self.current_step)
+        return bool(spec and spec.optional)
+
+    def _editable(self) -> Sequence[str]:
+        return fields_of(self._open_step)
 
     @requires(access.ONBOARDING)
     async def open_step(self) -> Events:
@@ -269,54 +260,62 @@ class OnboardingState(AnswersForm):
             return None
         target = access.decide(self.router.url.path, session.user.onboarding_step)
         if target is not None:
-            self.current_step = ""
+            self.current_step = self._open_step = ""
             return rx.redirect(target, replace=True)
-        self.current_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        self.current_step = self._open_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
         return await self._open()
 
-    async def _submit(self, step: Step) -> AsyncIterator[Events]:
-        """Save a step: the busy flag reaches the browser first, the redirect last."""
-        if self.saving:
+    @requires(access.OPEN_STEP)
+    def set_field(self, name: str, value: str) -> None:
+        """Draft one field of the open step (text, a choice, yes/no)."""
+        self._draft(name, value)
+
+    @requires(access.OPEN_STEP)
+    def toggle_choice(self, name: str, option: str) -> None:
+        """Select or unselect one option of a multiple-choice field of the open step."""
+        self._toggle(name, option)
+
+    @requires(access.OPEN_STEP)
+    async def submit(self) -> AsyncIterator[Events]:
+        """Save the open step and go to the next one (no arguments: the tab knows its step)."""
+        async for events in self._advance(skip=False):
+            yield events
+
+    @requires(access.OPEN_STEP)
+    async def skip(self) -> AsyncIterator[Events]:
+        """Skip the open step, if it is optional (remembered as skipped)."""
+        async for events in self._advance(skip=True):
+            yield events
+
+    async def _advance(self, *, skip: bool) -> AsyncIterator[Events]:
+        """Save (or skip) the open step: the busy flag reaches the browser first."""
+        step = self._open_step
+        if self.saving or spec_of(step) is None:
             return
         self.saving = True
         yield None
         try:
-            session_state, saved = await self._save(step, editing=False)
+            session_state, saved = await self._save(step, editing=False, skip=skip)
         finally:
             self.saving = False
         if not session_state.signed_in:
             yield rx.redirect(routes.login_with_next(routes.onboarding(step)), replace=True)
         elif saved:
-            yield rx.redirect(routes.onboarding(next_step(step)))
+            reached = parse_step(session_state.reached_step)
+            following = next_step(step)
+            if reached and step_index(reached) > step_index(following):
+                following = reached  # a returning user skips what is already answered
+            yield rx.redirect(routes.onboarding(following))
         elif self.errors.get("form"):
             yield rx.toast.error(self.errors["form"])
         elif not self.errors:
-            # Not open (another tab moved on): back to where the user is.
+            # Not open (another tab moved on, or not optional): back to where the user is.
             yield rx.redirect(session_state._home(), replace=True)
-
-    @requires(access.step_open(Step.PROFILE))
-    async def submit_profile(self) -> AsyncIterator[Events]:
-        """Save the profile step and go to the next one."""
-        async for events in self._submit(Step.PROFILE):
-            yield events
-
-    @requires(access.step_open(Step.INTERESTS))
-    async def submit_interests(self) -> AsyncIterator[Events]:
-        """Save the interests step and go to the next one."""
-        async for events in self._submit(Step.INTERESTS):
-            yield events
-
-    @requires(access.step_open(Step.PREFERENCES))
-    async def submit_preferences(self) -> AsyncIterator[Events]:
-        """Save the preferences step and go to the review."""
-        async for events in self._submit(Step.PREFERENCES):
-            yield events
 
     @requires(access.ONBOARDING)
     def go_back(self) -> Events:
         """Open the previous step (drafts on this page are kept until reload)."""
-        step = parse_step(self.current_step)
-        before = previous_step(step) if step and step is not Step.COMPLETED else None
+        before = previous_step(self.current_step) if self.current_step else None
         return rx.redirect(routes.onboarding(before)) if before else None
 
     @requires(access.ONBOARDING)
@@ -345,11 +344,10 @@ class OnboardingState(AnswersForm):
         try:
             result = await asyncio.to_thread(users.complete_onboarding, session.user.id)
         except users.StepsMissing as missing:
-            first = missing.steps[0]
-            names = ", ".join(STEP_TABLE[s].title.lower() for s in missing.steps)
+            names = ", ".join(title_of(s).lower() for s in missing.steps)
             return [
                 rx.toast.error(f"Almost there: please complete {names} first."),
-                rx.redirect(routes.onboarding(first), replace=True),
+                rx.redirect(routes.onboarding(missing.steps[0]), replace=True),
             ]
         except users.UserGone:
             await session_state._forget()
@@ -359,12 +357,9 @@ class OnboardingState(AnswersForm):
             return rx.toast.error(SAVE_FAILED)
         session_state._remint_from(session, result.user)
         if result.transitioned:
-            audit("finish", user_id=session.user.id)
+            audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
         self.loaded = False
         return [
             rx.redirect(routes.EXPLORE, replace=True),
             rx.toast.success("You're all set. Welcome to Onboard!"),
         ]
-
-
-STEP_LABELS = tuple((step.value, STEP_TABLE[step].title) for step in WIZARD_STEPS)

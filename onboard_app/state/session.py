@@ -35,7 +35,7 @@ from onboard_app.models import User
 from onboard_app.services import access
 from onboard_app.services.access import Rule
 from onboard_app.services.audit import audit
-from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.onboarding import first_step, parse_step
 from onboard_app.services.sessions import (
     Authenticated,
     SessionUser,
@@ -47,7 +47,7 @@ from onboard_app.services.tokens import Rejection, TokenRejected
 
 if TYPE_CHECKING:
     from reflex.app import App
-    from reflex_base.event import Event, EventHandler
+    from reflex.event import Event, EventHandler
 
 log = logging.getLogger("onboard.session")
 
@@ -197,7 +197,7 @@ class SessionState(rx.State):
 
     def _home(self) -> str:
         """Where the signed-in user belongs (their onboarding step, or explore)."""
-        return access.home_for(parse_step(self.reached_step) or Step.PROFILE)
+        return access.home_for(parse_step(self.reached_step) or first_step())
 
     @requires(access.ANYONE)
     async def guard(self) -> Events:
@@ -416,10 +416,14 @@ async def admit(state: BaseState, cls: type[BaseState], name: str) -> Events | N
         return None
     _VERIFIED.set(session)
     reached = session.user.onboarding_step if session else None
-    if access.permits(rule, reached):
+    open_step = None
+    if rule.open_step:
+        open_step = parse_step(getattr(await state.get_state(cls), "_open_step", None))
+    if access.permits(rule, reached, open_step):
         return None
     _refusals.note(rule.name, f"{cls.__name__}.{name}")
-    wanted = routes.onboarding(rule.step) if rule.step else session_state.router.url.path
+    step = rule.step or open_step
+    wanted = routes.onboarding(step) if step else session_state.router.url.path
     target = access.refused_target(reached, wanted)
     return session_state._with_expiry_notice(rx.redirect(target, replace=True))
 
@@ -438,9 +442,11 @@ class AccessGate(rx.Middleware):
         Returns:
             ``None`` to let the handler run, or an empty update when it was refused.
         """
-        from reflex.state import StateUpdate
+        from reflex.state import RegistrationContext, StateUpdate
+
+        # Reflex has no public name for the step that turns returned events into a delta
+        # and browser events; the middleware uses the one its event processor uses.
         from reflex_base.event.processor.base_state_processor import chain_updates
-        from reflex_base.registry import RegistrationContext
 
         registered = RegistrationContext.get().event_handlers.get(event.name)
         if registered is None:

@@ -79,9 +79,9 @@ def test_settings_change_shows_on_explore(page: Page) -> None:
     page.get_by_role("menuitem", name="Settings").click()
     page.wait_for_url(at("/settings"))
     for topic in ("rust", "go", "databases"):
-        page.locator(f"#topic-{topic}").click()
+        page.locator(f"#interests-{topic}").click()
     for topic in ("mobile", "design", "career"):
-        page.locator(f"#topic-{topic}").click()
+        page.locator(f"#interests-{topic}").click()
     page.locator("#save-interests").click()
     expect(page.get_by_text("Your interests saved.")).to_be_visible()
     page.locator("#display_name").fill("Mary S.")
@@ -97,8 +97,8 @@ def test_settings_change_shows_on_explore(page: Page) -> None:
 def test_settings_validation_matches_the_wizard(page: Page) -> None:
     finish_onboarding(page, ("python", "go", "rust"))
     page.goto("/settings")
-    page.locator("#topic-go").click()
-    page.locator("#topic-rust").click()
+    page.locator("#interests-go").click()
+    page.locator("#interests-rust").click()
     page.locator("#save-interests").click()
     expect(page.get_by_text("Pick at least 3 topics (2 more topics).")).to_be_visible()
     page.goto("/explore")

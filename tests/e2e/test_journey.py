@@ -33,7 +33,7 @@ def test_new_user_finishes_onboarding_without_logging_in_again(
     complete_profile(page)
     complete_interests(page)
     complete_preferences(page)
-    expect(page.locator("#review-name")).to_have_text("Ada Lovelace")
+    expect(page.locator("#review-display_name")).to_have_text("Ada Lovelace")
     expect(page.locator("#review-interests")).to_contain_text("Security")
     before_finish = stored_token(page)
     assert token_claims(before_finish)["onb"] == "review"
@@ -67,7 +67,7 @@ def test_wrong_step_by_url_goes_back_to_the_reached_step(page: Page) -> None:
 def test_reload_mid_wizard_loses_nothing_saved(page: Page) -> None:
     sign_up(page, new_email("reload"))
     complete_profile(page, "Katherine Johnson")
-    page.locator("#topic-go").click()
+    page.locator("#interests-go").click()
     page.reload()
     page.wait_for_url(at("/onboarding/interests"))
     expect(page.locator("#step-title")).to_have_text("Your interests")
@@ -88,7 +88,7 @@ def test_another_browser_resumes_at_the_same_step(page: Page, browser) -> None:
         second.wait_for_url(at("/onboarding/preferences"))
         second.goto("/onboarding/interests")
         for topic in ("python", "security", "databases"):
-            expect(second.locator(f"#topic-{topic}")).to_have_attribute("aria-pressed", "true")
+            expect(second.locator(f"#interests-{topic}")).to_have_attribute("aria-pressed", "true")
     finally:
         other.close()
 

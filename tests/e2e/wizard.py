@@ -20,15 +20,15 @@ def complete_interests(
     page: Page, topics: tuple[str, ...] = ("python", "security", "databases")
 ) -> None:
     for topic in topics:
-        page.locator(f"#topic-{topic}").click()
-        expect(page.locator(f"#topic-{topic}")).to_have_attribute("aria-pressed", "true")
+        page.locator(f"#interests-{topic}").click()
+        expect(page.locator(f"#interests-{topic}")).to_have_attribute("aria-pressed", "true")
     page.locator("#next").click()
     page.wait_for_url(at("/onboarding/preferences"))
 
 
 def complete_preferences(page: Page, theme: str = "light") -> None:
-    page.locator("#level-intermediate").click()
-    page.locator("#digest-no").click()
+    page.locator("#experience_level-intermediate").click()
+    page.locator("#email_digest-no").click()
     page.locator(f"#theme-{theme}").click()
     page.locator("#next").click()
     page.wait_for_url(at("/onboarding/review"))

@@ -25,7 +25,7 @@ import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
 import onboard_app.state.settings  # noqa: F401
-from onboard_app.services.onboarding import MAX_NAME, ROLES
+from onboard_app.services.onboarding import MAX_NAME, ROLES, steps
 from onboard_app.services.users import get_user_by_email, load_answers
 from onboard_app.settings import Settings
 from onboard_app.state.onboarding import OnboardingState
@@ -130,17 +130,11 @@ def test_the_attack_surface_is_what_we_think() -> None:
         ("AuthFormState", "reset_form"),
         ("LoginState", "log_in"),
         ("SignupState", "sign_up"),
-        ("AnswersForm", "set_display_name"),
-        ("AnswersForm", "set_role"),
-        ("AnswersForm", "set_bio"),
-        ("AnswersForm", "toggle_interest"),
-        ("AnswersForm", "set_experience_level"),
-        ("AnswersForm", "set_email_digest"),
-        ("AnswersForm", "set_theme"),
         ("OnboardingState", "open_step"),
-        ("OnboardingState", "submit_profile"),
-        ("OnboardingState", "submit_interests"),
-        ("OnboardingState", "submit_preferences"),
+        ("OnboardingState", "set_field"),
+        ("OnboardingState", "toggle_choice"),
+        ("OnboardingState", "submit"),
+        ("OnboardingState", "skip"),
         ("OnboardingState", "go_back"),
         ("OnboardingState", "finish_onboarding"),
         ("ExploreState", "load"),
@@ -150,9 +144,9 @@ def test_the_attack_surface_is_what_we_think() -> None:
         ("ExploreState", "next_page"),
         ("ExploreState", "previous_page"),
         ("SettingsState", "load"),
-        ("SettingsState", "save_profile"),
-        ("SettingsState", "save_interests"),
-        ("SettingsState", "save_preferences"),
+        ("SettingsState", "set_field"),
+        ("SettingsState", "toggle_choice"),
+        ("SettingsState", "save_section"),
         ("OAuthState", "start_login"),
         ("OAuthState", "complete_login"),
     }
@@ -184,7 +178,7 @@ def test_private_looking_methods_cannot_be_called_by_name(cls: type[BaseState]) 
 def test_the_methods_that_grant_a_session_are_private() -> None:
     must_be_private = {
         SessionState: {"_adopt", "_forget", "_verify", "_remint_from", "_show"},
-        OnboardingState: {"_save", "_submit", "_fill", "_submitted"},
+        OnboardingState: {"_save", "_advance", "_fill", "_submitted", "_draft", "_toggle"},
     }
     for cls, names in must_be_private.items():
         assert names <= set(private_methods(cls)), cls
@@ -225,9 +219,9 @@ async def test_setvar_reaches_only_the_validating_setters(app_db: Settings) -> N
     assert session.reached_step == "interests"
     form = tab.state(OnboardingState)
     # Whatever arrived went through the explicit setters: capped text, known choices only.
-    assert isinstance(form.display_name, str) and len(form.display_name) <= 2 * MAX_NAME
-    assert form.role == "developer" and form.theme == ""
-    assert form.interests == []
+    assert isinstance(form.values["display_name"], str) and len(form.values["display_name"]) <= 2 * MAX_NAME
+    assert form.values["role"] == "developer" and form.values["theme"] == ""
+    assert form.selections["interests"] == []
     assert snapshot(app_db) == before
 
 
@@ -261,7 +255,7 @@ async def test_storage_swapped_to_another_users_token_mid_session(app_db: Settin
     await fill_profile(alice.tab, name="Alice")
     tab = alice.tab
     await tab.open("/onboarding/interests", OnboardingState.open_step)
-    await tab.call(OnboardingState.toggle_interest, "go")
+    await tab.call(OnboardingState.toggle_choice, "interests", "go")
     alice_rows, bob_rows = rows_of(app_db, alice.id), rows_of(app_db, bob.id)
     alice_token = alice.token
 
@@ -271,7 +265,7 @@ async def test_storage_swapped_to_another_users_token_mid_session(app_db: Settin
         {f"{SessionState.get_full_name()}.token": bob.token},
     )
     # The next handler acts as whoever the token verifies as, never as the tab "was":
-    events = await tab.call(OnboardingState.submit_interests)
+    events = await tab.call(OnboardingState.submit)
     assert redirects(events) == ["/explore"]  # Bob has finished onboarding
     session = tab.state(SessionState)
     assert session.user_email == bob.email and session.reached_step == "completed"
@@ -291,8 +285,8 @@ async def test_storage_swapped_to_a_forged_token_mid_session_writes_nothing(
     victim = await completed_person()
     tab = alice.tab
     await tab.open("/onboarding/profile", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_display_name, "Mallory")
-    await tab.call(OnboardingState.set_role, "developer")
+    await tab.call(OnboardingState.set_field, "display_name", "Mallory")
+    await tab.call(OnboardingState.set_field, "role", "developer")
     header, _, signature = alice.token.split(".")
     _, payload, _ = victim.token.split(".")
     before = snapshot(app_db)
@@ -302,7 +296,7 @@ async def test_storage_swapped_to_a_forged_token_mid_session_writes_nothing(
         victim.token + "x",
     ):
         tab.state(SessionState).token = forged
-        events = await tab.call(OnboardingState.submit_profile)
+        events = await tab.call(OnboardingState.submit)
         assert redirects(events) == ["/login?next=/onboarding/profile"]
         assert tab.state(SessionState).signed_in is False
     assert snapshot(app_db) == before
@@ -330,13 +324,27 @@ def var_kinds(tab: Client) -> dict[tuple[str, str], str]:
     }
 
 
+FIELD_NAMES = [f.name for spec in steps() for f in spec.fields]
+
+
+def arguments(params: list[str]) -> list[tuple[Any, ...]]:
+    """Every hostile value in every argument; for (name, value) handlers, also every field
+    name with every hostile value."""
+    if not params:
+        return [()]
+    lists = [(v,) * len(params) for v in HOSTILE]
+    if len(params) == 2:
+        lists += [(name, v) for name in FIELD_NAMES for v in HOSTILE]
+    return lists
+
+
 async def fuzz(tab: Client) -> tuple[int, list[str]]:
     """Call every public handler with every hostile value; count calls, collect escapes."""
     escaped, calls = [], 0
     for cls, name in public_handlers():
         handler = cls.event_handlers[name]
         params = parameters(cls, name)
-        argument_lists: list[tuple[Any, ...]] = [()] if not params else [(v,) for v in HOSTILE]
+        argument_lists = arguments(params)
         for args in argument_lists:
             calls += 1
             try:
@@ -371,7 +379,7 @@ async def test_every_handler_survives_hostile_arguments(app_db: Settings, who: s
                 getattr(value, "__wrapped__", value), ensure_ascii=False, default=vars
             )
             text.encode("utf-8", "strict")  # raises on a lone surrogate
-    assert calls == sum(len(HOSTILE) if parameters(c, n) else 1 for c, n in public_handlers())
+    assert calls == sum(len(arguments(parameters(c, n))) for c, n in public_handlers())
     # The victim's account, answers and session are exactly as they were.
     assert rows_of(app_db, victim.id) == victim_rows
     victim.tab.navigate("/explore")
@@ -394,19 +402,19 @@ async def test_hostile_drafts_never_reach_the_database(app_db: Settings) -> None
     tab = person.tab
     await tab.open("/onboarding/profile", OnboardingState.open_step)
     for value in HOSTILE:
-        for setter in ("set_display_name", "set_role", "set_bio"):
-            await tab.call(getattr(OnboardingState, setter), value)
-        await tab.call(OnboardingState.submit_profile)
+        for name in ("display_name", "role", "bio"):
+            await tab.call(OnboardingState.set_field, name, value)
+        await tab.call(OnboardingState.submit)
     user = get_user_by_email(person.email)
     assert user is not None
     answers = load_answers(user.id)
     if user.onboarding_step == "profile":
-        assert answers.role is None and user.display_name == ""
+        assert answers.get("role") is None and user.display_name == ""
     else:
         # A hostile *string* is valid text: stored as typed, within the limits.
-        assert len(user.display_name) <= 80 and len(answers.bio) <= 500
-        assert "\x00" not in user.display_name + answers.bio
-        assert answers.role in ROLES
+        assert len(user.display_name) <= 80 and len(answers.get("bio")) <= 500
+        assert "\x00" not in user.display_name + answers.get("bio")
+        assert answers.get("role") in ROLES
 
 
 # --- step events after completion -----------------------------------------------------------
@@ -417,19 +425,22 @@ async def test_no_wizard_or_settings_event_moves_a_completed_user_back(app_db: S
     tab = person.tab
     version = get_user_by_email(person.email).token_version  # type: ignore[union-attr]
     before = snapshot(app_db)
-    for handler in (
-        OnboardingState.submit_profile,
-        OnboardingState.submit_interests,
-        OnboardingState.submit_preferences,
-        OnboardingState.finish_onboarding,
-    ):
-        events = await tab.call(handler)
-        assert redirects(events) == ["/explore"], handler
+    for step in ("profile", "interests", "preferences", "review"):
+        # Whatever step page the client claims to open, and whatever it submits:
+        tab.navigate(f"/onboarding/{step}")
+        for handler in (
+            OnboardingState.open_step,
+            OnboardingState.submit,
+            OnboardingState.skip,
+            OnboardingState.finish_onboarding,
+        ):
+            events = await tab.call(handler)
+            assert redirects(events) == ["/explore"], (step, handler)
     assert snapshot(app_db) == before
     # The settings page may edit answers, but never the reached step or the token version.
     await tab.open("/settings", SettingsState.load)
-    await tab.call(SettingsState.set_display_name, "Renamed")
-    await tab.call(SettingsState.save_profile)
+    await tab.call(SettingsState.set_field, "display_name", "Renamed")
+    await tab.call(SettingsState.save_section, "profile")
     user = get_user_by_email(person.email)
     assert user is not None
     assert user.display_name == "Renamed" and user.onboarding_step == "completed"
@@ -443,11 +454,7 @@ async def test_wizard_events_of_an_onboarding_user_cannot_use_settings_saves(
     await reach_review(person.tab)
     before = snapshot(app_db)
     tab = person.tab
-    for handler in (
-        SettingsState.save_profile,
-        SettingsState.save_interests,
-        SettingsState.save_preferences,
-    ):
-        events = await tab.call(handler)
-        assert redirects(events) == ["/onboarding/review"], handler
+    for step in ("profile", "interests", "preferences"):
+        events = await tab.call(SettingsState.save_section, step)
+        assert redirects(events) == ["/onboarding/review"], step
     assert snapshot(app_db) == before

@@ -142,7 +142,7 @@ async def test_no_secret_reaches_any_log_record(
     secrets_seen.add(person.token)
     await tab.open("/explore", ExploreState.load)
     await tab.open("/settings", SettingsState.load)
-    await tab.call(SettingsState.save_profile)
+    await tab.call(SettingsState.save_section, "profile")
     # A forged token and a revoked one are rejected (and that is logged).
     forged = new_tab()
     forged.state(SessionState).token = person.token[:-4] + "AAAA"

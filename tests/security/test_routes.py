@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from reflex.istate.data import RouterData
 
-from onboard_app.services.onboarding import WIZARD_STEPS
+from onboard_app.services.onboarding import wizard_steps
 from onboard_app.settings import OAuthClientSettings, Settings, override_settings
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.explore import ExploreState
@@ -34,7 +34,7 @@ from tests.security.conftest import (
 )
 from tests.state.harness import Client, redirects
 
-WIZARD_PAGES = [f"/onboarding/{step.value}" for step in WIZARD_STEPS]
+WIZARD_PAGES = [f"/onboarding/{step}" for step in wizard_steps()]
 
 HOSTILE_NEXT = [
     "https://evil.example/",
@@ -116,7 +116,7 @@ async def test_onboarding_user_typing_later_urls_is_sent_back(app_db: Settings) 
         assert await open_page(tab, path + "/") == ["/onboarding/interests"], path
     # Earlier and current steps open, with the saved answers.
     assert await open_page(tab, "/onboarding/profile/") == []
-    assert tab.state(OnboardingState).display_name == "Grace Hopper"
+    assert tab.state(OnboardingState).values["display_name"] == "Grace Hopper"
     assert await open_page(tab, "/onboarding/interests") == []
     assert snapshot(app_db) == before
 

@@ -110,9 +110,10 @@ async def test_token_of_a_deleted_user_signs_out_and_writes_nothing(app_db: Sett
     # Restored by hand, the token still opens nothing and writes nothing.
     other = new_tab()
     other.state(SessionState).token = token
-    await other.call(OnboardingState.set_display_name, "Ghost")
-    await other.call(OnboardingState.set_role, "developer")
-    events = await other.call(OnboardingState.submit_profile)
+    other.navigate("/onboarding/profile")
+    await other.call(OnboardingState.set_field, "display_name", "Ghost")
+    await other.call(OnboardingState.set_field, "role", "developer")
+    events = await other.call(OnboardingState.submit)
     assert redirects(events) == ["/login?next=/onboarding/profile"]
     other.navigate("/onboarding/review")  # Finish is pressed on the review page
     assert redirects(await other.call(OnboardingState.finish_onboarding)) == [
@@ -332,8 +333,8 @@ async def test_a_session_past_its_lifetime_sends_the_user_to_log_in(app_db: Sett
         assert tab.state(OnboardingState).loaded is False
         # The stale session cannot write either.
         tab.state(SessionState).token = token
-        await tab.call(OnboardingState.toggle_interest, "go")
-        await tab.call(OnboardingState.submit_interests)
+        await tab.call(OnboardingState.toggle_choice, "interests", "go")
+        await tab.call(OnboardingState.submit)
         assert snapshot(app_db) == before
     finally:
         override_settings(app_db)

@@ -73,16 +73,16 @@ async def test_login_resumes_at_the_reached_step(client: Client) -> None:
     first.navigate("/signup")
     await first.call(SignupState.sign_up, {"email": email, "password": PASSWORD})
     await first.open("/onboarding/profile", OnboardingState.open_step)
-    await first.call(OnboardingState.set_display_name, "Alan")
-    await first.call(OnboardingState.set_role, "data")
-    await first.call(OnboardingState.submit_profile)
+    await first.call(OnboardingState.set_field, "display_name", "Alan")
+    await first.call(OnboardingState.set_field, "role", "data")
+    await first.call(OnboardingState.submit)
     # Another device logs in and lands on the step the first one reached, answers filled in.
     client.navigate("/login")
     events = await client.call(LoginState.log_in, {"email": email, "password": PASSWORD})
     assert redirects(events) == ["/onboarding/interests"]
     await client.open("/onboarding/profile", OnboardingState.open_step)
-    assert client.state(OnboardingState).display_name == "Alan"
-    assert client.state(OnboardingState).role == "data"
+    assert client.state(OnboardingState).values["display_name"] == "Alan"
+    assert client.state(OnboardingState).values["role"] == "data"
 
 
 @pytest.mark.parametrize("form", [None, "email=a", ["a", "b"], {"email": 5, "password": None}, {}])

@@ -45,13 +45,13 @@ async def test_a_slow_save_in_one_tab_does_not_delay_another_tab(
     writer = (await sign_up()).tab
     writer.navigate("/onboarding/profile")
     await writer.call(OnboardingState.open_step)
-    await writer.call(OnboardingState.set_display_name, "Slow Writer")
-    await writer.call(OnboardingState.set_role, "developer")
+    await writer.call(OnboardingState.set_field, "display_name", "Slow Writer")
+    await writer.call(OnboardingState.set_field, "role", "developer")
     reader.navigate("/explore")
     finished: list[str] = []
 
     async def save() -> None:
-        events = await writer.call(OnboardingState.submit_profile)
+        events = await writer.call(OnboardingState.submit)
         assert redirects(events) == ["/onboarding/interests"]
         finished.append("writer")
 

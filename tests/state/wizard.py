@@ -11,10 +11,10 @@ async def fill_profile(
 ) -> list:
     """Open the profile step, type the answers, press Next."""
     await tab.open("/onboarding/profile", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_display_name, name)
-    await tab.call(OnboardingState.set_role, "developer")
-    await tab.call(OnboardingState.set_bio, bio)
-    return await tab.call(OnboardingState.submit_profile)
+    await tab.call(OnboardingState.set_field, "display_name", name)
+    await tab.call(OnboardingState.set_field, "role", "developer")
+    await tab.call(OnboardingState.set_field, "bio", bio)
+    return await tab.call(OnboardingState.submit)
 
 
 async def fill_interests(
@@ -23,17 +23,17 @@ async def fill_interests(
     """Open the interests step, pick topics, press Next."""
     await tab.open("/onboarding/interests", OnboardingState.open_step)
     for topic in topics:
-        await tab.call(OnboardingState.toggle_interest, topic)
-    return await tab.call(OnboardingState.submit_interests)
+        await tab.call(OnboardingState.toggle_choice, "interests", topic)
+    return await tab.call(OnboardingState.submit)
 
 
 async def fill_preferences(tab: Client) -> list:
     """Open the preferences step, choose, press Next."""
     await tab.open("/onboarding/preferences", OnboardingState.open_step)
-    await tab.call(OnboardingState.set_experience_level, "advanced")
-    await tab.call(OnboardingState.set_email_digest, "yes")
-    await tab.call(OnboardingState.set_theme, "dark")
-    return await tab.call(OnboardingState.submit_preferences)
+    await tab.call(OnboardingState.set_field, "experience_level", "advanced")
+    await tab.call(OnboardingState.set_field, "email_digest", "yes")
+    await tab.call(OnboardingState.set_field, "theme", "dark")
+    return await tab.call(OnboardingState.submit)
 
 
 async def reach_review(tab: Client) -> None:

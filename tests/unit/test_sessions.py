@@ -398,18 +398,13 @@ APPEARANCE = StepSpec(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="users.reopen_for_new_steps bumps flow_version without announce_change (see docstring)",
-)
 def test_a_new_required_step_already_answered_updates_the_token_once(
     app_db: Settings, monkeypatch: pytest.MonkeyPatch, reopen_calls: list[int]
 ) -> None:
     """Nothing to ask: the user stays completed, the token says version 2, and that is that.
 
-    Fails while ``reopen_for_new_steps`` bumps ``flow_version`` without announcing the change:
-    this worker keeps serving the remembered row (version 1), so the token is not re-minted
-    and every later check finds the user behind the flow again and writes again.
+    The bump is announced like every session change, so no worker keeps serving the
+    remembered row (version 1) and the check does not write again on every event.
     """
     user = completed()
     assert user.id is not None
