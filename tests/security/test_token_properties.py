@@ -1,7 +1,8 @@
 """Properties of mint/verify over random claims and random byte-level mutations (hypothesis).
 
-1. For any user (id, token version, step) and any login and mint time within the bounds the
-   app allows, ``verify_session_token`` returns exactly the claims that were minted.
+1. For any user (id, token version, step, flow version) and any login and mint time within
+   the bounds the app allows, ``verify_session_token`` returns exactly the claims that were
+   minted.
 2. For any mutation of a valid token (flip, insert or delete characters anywhere, swap or
    duplicate segments, re-encode the header or payload differently), verification never
    raises and never returns claims other than the minted ones: either the very same claims
@@ -21,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from onboard_app.services.onboarding import Step
+from onboard_app.services.onboarding import COMPLETED, wizard_steps
 from onboard_app.services.tokens import (
     SessionClaims,
     TokenRejected,
@@ -54,6 +55,7 @@ class Subject:
     id: int
     token_version: int
     onboarding_step: str
+    flow_version: int
 
 
 @st.composite
@@ -62,7 +64,8 @@ def minted(draw: st.DrawFn) -> tuple[str, SessionClaims, int]:
     user = Subject(
         id=draw(st.integers(min_value=1, max_value=10**18 - 1)),
         token_version=draw(st.integers(min_value=0, max_value=2**63 - 1)),
-        onboarding_step=draw(st.sampled_from(list(Step))).value,
+        onboarding_step=draw(st.sampled_from([*wizard_steps(), COMPLETED])),
+        flow_version=draw(st.integers(min_value=0, max_value=2**63 - 1)),
     )
     cfg = KEYRING
     auth_time = draw(st.integers(min_value=NOW_MIN, max_value=NOW_MAX))
@@ -75,7 +78,8 @@ def minted(draw: st.DrawFn) -> tuple[str, SessionClaims, int]:
     expected = SessionClaims(
         user_id=user.id,
         token_version=user.token_version,
-        onboarding_step=Step(user.onboarding_step),
+        onboarding_step=user.onboarding_step,
+        flow_version=user.flow_version,
         jti=payload["jti"],
         issued_at=issued,
         expires_at=expires,
@@ -127,6 +131,9 @@ def _reencode_segment(segment: str, how: str) -> str:
     if how == "duplicate-key":
         text = json.dumps(value)
         return _b64((text[:-1] + ', "onb": "completed"}').encode())
+    if how == "duplicate-fv":
+        text = json.dumps(value)
+        return _b64((text[:-1] + ', "fv": 99}').encode())
     return segment
 
 
@@ -169,7 +176,16 @@ def mutation(draw: st.DrawFn, token: str) -> str:
     which = draw(st.integers(0, 1))
     how = draw(
         st.sampled_from(
-            ["padded", "standard", "spaced", "reordered", "alg-lower", "alg-none", "duplicate-key"]
+            [
+                "padded",
+                "standard",
+                "spaced",
+                "reordered",
+                "alg-lower",
+                "alg-none",
+                "duplicate-key",
+                "duplicate-fv",
+            ]
         )
     )
     parts[which] = _reencode_segment(parts[which], how)
