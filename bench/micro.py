@@ -47,7 +47,6 @@ from onboard_app.services import (  # noqa: E402
     users,
 )
 from onboard_app.services.db import dispose_engine, upgrade_to_head  # noqa: E402
-from onboard_app.services.onboarding import Step  # noqa: E402
 from onboard_app.services.throttle import make_throttle  # noqa: E402
 from onboard_app.settings import Settings, SigningKey, override_settings  # noqa: E402
 
@@ -173,6 +172,7 @@ class _Subject:
     id: int | None
     token_version: int
     onboarding_step: str
+    flow_version: int = 0
 
 
 def guard_stats(settings: Settings, calls: int, floor: Stat) -> list[Stat]:
@@ -254,14 +254,14 @@ def _users_at_review(settings: Settings, count: int) -> list[tuple[int, tokens.S
         user = users.create_local_user(email, password_hash, url)
         assert user.id is not None
         users.save_step(
-            user.id, Step.PROFILE, {"display_name": "Ada", "role": "developer", "bio": "x"}, url=url
+            user.id, "profile", {"display_name": "Ada", "role": "developer", "bio": "x"}, url=url
         )
         users.save_step(
-            user.id, Step.INTERESTS, {"interests": ["python", "security", "databases"]}, url=url
+            user.id, "interests", {"interests": ["python", "security", "databases"]}, url=url
         )
         users.save_step(
             user.id,
-            Step.PREFERENCES,
+            "preferences",
             {"experience_level": "beginner", "email_digest": "no", "theme": "light"},
             url=url,
         )
