@@ -9,6 +9,8 @@ TOOLS := .tools
 BUN_VERSION := 1.4.4
 OIDC_MOCK := $(TOOLS)/node_modules/oauth2-mock-server/package.json
 OIDC_MOCK_VERSION := 7.2.1
+AXE := $(TOOLS)/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
 # bun from PATH when present, else from npm into .tools (never a script download). rxconfig.py
 # finds either and sets what Reflex reads (REFLEX_BUN_PATH, REFLEX_DIR in .tools, npm's registry),
 # so plain `reflex run` in the activated virtualenv works the same as `make run`.
@@ -42,6 +44,10 @@ $(BUN):
 $(OIDC_MOCK):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent oauth2-mock-server@$(OIDC_MOCK_VERSION)
 
+# The accessibility engine the browser tests inject into each page (tests/e2e/test_accessibility.py).
+$(AXE):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+
 install: $(VENV)/.installed $(BUN) ## Virtualenv and bun; then `source .venv/bin/activate` and `reflex run` work
 	@echo "Ready: source $(VENV)/bin/activate, then reflex run (or reflex run --env prod)"
 
@@ -64,7 +70,7 @@ chromium:
 		echo "Browser tests need Chromium: install it (Debian: apt-get install chromium) or set CHROMIUM=/path/to/chromium"; exit 1; \
 	fi
 
-test: $(VENV)/.installed-test $(BUN) $(OIDC_MOCK) chromium ## Run the whole test suite, browser tests included
+test: $(VENV)/.installed-test $(BUN) $(OIDC_MOCK) $(AXE) chromium ## Run the whole test suite, browser tests included
 	CHROMIUM=$(or $(CHROMIUM),/usr/bin/chromium) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test ## ruff (lint + format check) and mypy
