@@ -281,11 +281,6 @@ def step_index(step: Step) -> int:
     return order.index(step) if step in order else len(order)
 
 
-def is_completed(reached: Step) -> bool:
-    """Whether onboarding is finished."""
-    return reached == COMPLETED
-
-
 def can_open(step: Step, reached: Step) -> bool:
     """Whether a user whose reached step is ``reached`` may open wizard ``step``.
 
