@@ -127,8 +127,9 @@ def test_display_of_each_kind() -> None:
     assert (yes_no.display(True), yes_no.display(False)) == ("Send it", "Never")
     assert (plain_yes_no.display(True), plain_yes_no.display(False)) == ("Yes", "No")
     assert text.display("Ada") == "Ada"
+    empty: tuple[Any, ...] = (None, "", [])
     for field in (many, one, yes_no, text):
-        for value in (None, "", []):
+        for value in empty:
             assert field.display(value) == "Not answered"
 
 
@@ -534,7 +535,8 @@ def test_yes_no_kind() -> None:
     assert check(digest, "no") == (False, None)
     assert check(digest, True) == (True, None)
     assert check(digest, False) == (False, None)
-    for junk in (None, "", "Yes", 1, 0, [], "maybe"):
+    junk_values: tuple[Any, ...] = (None, "", "Yes", 1, 0, [], "maybe")
+    for junk in junk_values:
         assert check(digest, junk) == (None, "Choose digest."), junk
 
 

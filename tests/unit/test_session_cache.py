@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import pytest
 import redis
@@ -295,7 +296,8 @@ def test_a_dropped_listener_connection_forgets_everything_and_resubscribes(
     read_before_the_drop = other.begin_read()
     admin = redis.Redis.from_url(redis_url)
     name = feed.channel.replace(":", "-")
-    killed = [c["id"] for c in admin.client_list() if c.get("name") == name]
+    clients = cast(list[dict[str, Any]], admin.client_list())  # sync client, typed as either
+    killed = [c["id"] for c in clients if c.get("name") == name]
     assert len(killed) >= 2  # both workers' listeners (at least)
     for client_id in killed:
         admin.client_kill_filter(_id=client_id)
@@ -333,14 +335,15 @@ def test_the_process_cache_follows_the_settings(redis_url: str, db_url: str) -> 
         assert wait_for(lambda: cache.enabled), "the worker's feed never subscribed"
         user = create_local_user("feed@example.com", HASH, db_url)
         assert user.id is not None
+        user_id = user.id
         token = start_session(user)
         assert not isinstance(authenticate(token), TokenRejected)
-        assert cache.get(user.id, db_url) is not None
+        assert cache.get(user_id, db_url) is not None
         # Another worker logs the user out: only the Redis message can tell this one.
         other: SessionCache[object] = SessionCache(30, enabled=False)
         other_feed = ChangeFeed(redis_url, other)
-        other_feed.publish(user.id)
-        assert wait_for(lambda: cache.get(user.id, db_url) is None)
+        other_feed.publish(user_id)
+        assert wait_for(lambda: cache.get(user_id, db_url) is None)
     finally:
         override_settings(None)
         session_cache.reset()
