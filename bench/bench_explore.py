@@ -33,8 +33,10 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import onboard_app.models  # noqa: F401  (registers the tables)
-from onboard_app.services import catalogue
-from onboard_app.services.catalogue import CatalogueEntry, explore, seed_catalogue
+from onboard_app.services import catalogue, catalogue_file
+from onboard_app.services.catalogue import explore
+from onboard_app.services.catalogue_file import CatalogueEntry
+from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import dispose_engine, get_engine
 from onboard_app.services.topics import TOPICS
 
@@ -145,7 +147,7 @@ def synthetic_entries(real: Sequence[CatalogueEntry], total: int) -> list[Catalo
                     f"A {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(PHRASES)}."
                 ),
                 url=f"https://example.org/items/{n}",
-                kind=rng.choice(catalogue.KINDS),
+                kind=rng.choice(catalogue_file.KINDS),
                 topics=tuple(rng.sample(slugs, rng.randint(1, 4))),
             )
         )
@@ -234,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     calls = max(200, args.calls)
     baseline_calls = max(1, args.baseline_calls)
 
-    real = catalogue.load_catalogue_file()
+    real = catalogue_file.load_catalogue_file()
     with tempfile.TemporaryDirectory(prefix="bench-explore-") as tmp:
         databases = [
             build(Path(tmp), "real.db", real),

@@ -10,7 +10,7 @@ from onboard_app.settings import SettingsError, get_settings
 
 
 def _migrate() -> int:
-    from onboard_app.services.catalogue import seed_catalogue
+    from onboard_app.services.catalogue_seed import seed_catalogue
     from onboard_app.services.db import current_revision, upgrade_to_head
 
     settings = get_settings()

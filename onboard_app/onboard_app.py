@@ -10,7 +10,7 @@ from onboard_app.pages.onboarding import wizard_page
 from onboard_app.pages.settings import settings_page
 from onboard_app.security import security_headers
 from onboard_app.services import session_cache
-from onboard_app.services.catalogue import seed_catalogue
+from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
 from onboard_app.services.onboarding import title_of, wizard_steps
 from onboard_app.state.auth import LoginState, SignupState

@@ -1,53 +1,32 @@
-"""The explore catalogue: the curated JSON file, seeding it into the database, ranked search.
+"""The explore query: one page of catalogue items ranked by a user's interests.
 
-The catalogue ships as ``onboard_app/data/catalogue.json``. :func:`load_catalogue_file`
-validates it into :class:`CatalogueEntry` objects, :func:`seed_catalogue` upserts them into
-``catalogue_items`` / ``catalogue_item_topics`` (idempotently, one ``SELECT`` when nothing
-changed) and :func:`explore` returns one page of items ranked by how many of a user's
-interests they carry. Everything is SQLAlchemy Core, so it runs the same on SQLite and
-PostgreSQL; nothing here imports Reflex.
+:func:`explore` returns the items ranked by how many of the user's interests they carry,
+with literal search and topic chips. SQLAlchemy Core, so it runs the same on SQLite and
+PostgreSQL; nothing here imports Reflex. The catalogue's content comes from
+:mod:`~onboard_app.services.catalogue_file` and is stored by
+:mod:`~onboard_app.services.catalogue_seed`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, cast
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from onboard_app.models import CatalogueItem, CatalogueItemTopic
 from onboard_app.services.db import get_engine
 from onboard_app.services.topics import TOPICS, topic_label
-
-#: The catalogue shipped with the app.
-CATALOGUE_FILE: Final = Path(__file__).resolve().parent.parent / "data" / "catalogue.json"
-
-#: What an entry is: software, a learning resource, or a place where people meet.
-KINDS: Final = ("project", "resource", "community")
-
-MIN_TOPICS: Final = 1
-MAX_TOPICS: Final = 4
-MAX_SLUG_CHARS: Final = 120
-MAX_TITLE_CHARS: Final = 120
-MAX_DESCRIPTION_CHARS: Final = 200
-MAX_URL_CHARS: Final = 500
 
 #: Search text longer than this is cut (after stripping whitespace).
 MAX_QUERY_CHARS: Final = 100
 DEFAULT_PAGE_SIZE: Final = 24
 MAX_PAGE_SIZE: Final = 100
 
-_FIELDS: Final = ("slug", "title", "description", "url", "kind", "topics")
-_SLUG_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
 _LIKE_ESCAPE: Final = "\\"
-_CHUNK: Final = 500
 
 _items = cast(sa.Table, CatalogueItem.__table__)  # type: ignore[attr-defined]
 _item_topics = cast(sa.Table, CatalogueItemTopic.__table__)  # type: ignore[attr-defined]
@@ -63,300 +42,9 @@ ITEM_COLUMNS: tuple[sa.Column[Any], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class CatalogueEntry:
-    """One validated catalogue entry, as written in the JSON file.
-
-    Constructing an entry validates it, so every ``CatalogueEntry`` that exists is valid.
-
-    Attributes:
-        slug: Unique lowercase-kebab identifier (at most 120 characters).
-        title: Display name (1-120 characters).
-        description: One factual sentence (1-200 characters).
-        url: Canonical ``https://`` address (at most 500 characters).
-        kind: One of :data:`KINDS`.
-        topics: 1 to 4 distinct topic slugs from ``TOPICS``, most relevant first.
-
-    Raises:
-        ValueError: If any field is invalid.
-
-    """
-
-    slug: str
-    title: str
-    description: str
-    url: str
-    kind: str
-    topics: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        """Check every field; see the class docstring for the rules."""
-        if not isinstance(self.slug, str) or not _SLUG_RE.fullmatch(self.slug):
-            raise ValueError(f"slug {self.slug!r} is not lowercase-kebab (a-z, 0-9, '-')")
-        if len(self.slug) > MAX_SLUG_CHARS:
-            raise ValueError(f"slug is longer than {MAX_SLUG_CHARS} characters")
-        _check_text("title", self.title, MAX_TITLE_CHARS)
-        _check_text("description", self.description, MAX_DESCRIPTION_CHARS)
-        _check_url(self.url)
-        if self.kind not in KINDS:
-            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if not isinstance(self.topics, tuple):
-            raise ValueError("topics must be a tuple of topic slugs")
-        if not MIN_TOPICS <= len(self.topics) <= MAX_TOPICS:
-            raise ValueError(
-                f"has {len(self.topics)} topics; expected {MIN_TOPICS} to {MAX_TOPICS}"
-            )
-        unknown = [topic for topic in self.topics if topic not in TOPICS]
-        if unknown:
-            raise ValueError(f"unknown topic(s) {', '.join(map(repr, unknown))}")
-        if len(set(self.topics)) != len(self.topics):
-            raise ValueError("lists a topic more than once")
-
-
-def _check_text(name: str, value: object, limit: int) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string")
-    if value != value.strip():
-        raise ValueError(f"{name} has leading or trailing whitespace")
-    if len(value) > limit:
-        raise ValueError(f"{name} is {len(value)} characters; the limit is {limit}")
-
-
-def _check_url(value: object) -> None:
-    if not isinstance(value, str):
-        raise ValueError("url must be a string")
-    if len(value) > MAX_URL_CHARS:
-        raise ValueError(f"url is longer than {MAX_URL_CHARS} characters")
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
-        raise ValueError(f"url {value!r} is not an absolute https:// URL")
-
-
-def _entry_from_json(raw: object, index: int) -> CatalogueEntry:
-    where = f"catalogue entry #{index}"
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected an object, got {type(raw).__name__}")
-    if isinstance(raw.get("slug"), str):
-        where += f" ({raw['slug']!r})"
-    missing = [key for key in _FIELDS if key not in raw]
-    extra = sorted(set(raw) - set(_FIELDS))
-    if missing:
-        raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
-    if extra:
-        raise ValueError(f"{where}: unexpected field(s) {', '.join(extra)}")
-    topics = raw["topics"]
-    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-        raise ValueError(f"{where}: topics must be a list of strings")
-    try:
-        return CatalogueEntry(
-            slug=raw["slug"],
-            title=raw["title"],
-            description=raw["description"],
-            url=raw["url"],
-            kind=raw["kind"],
-            topics=tuple(topics),
-        )
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
-
-
-def _check_unique(entries: Sequence[CatalogueEntry]) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        if entry.slug in seen:
-            raise ValueError(f"catalogue slug {entry.slug!r} appears more than once")
-        seen.add(entry.slug)
-
-
-def load_catalogue_file(path: str | Path | None = None) -> list[CatalogueEntry]:
-    """Read and validate a catalogue JSON file.
-
-    The file holds a JSON array of objects with exactly the keys ``slug``, ``title``,
-    ``description``, ``url``, ``kind`` and ``topics`` (see :class:`CatalogueEntry`).
-
-    Args:
-        path: The file to read; ``None`` for the catalogue shipped with the app.
-
-    Returns:
-        The entries, in file order.
-
-    Raises:
-        ValueError: If the file is not valid JSON, not an array, or any entry is invalid
-            (the message names the entry's position and slug), or a slug repeats.
-        OSError: If the file cannot be read.
-
-    """
-    file = Path(path) if path is not None else CATALOGUE_FILE
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{file}: not valid JSON ({error})") from None
-    if not isinstance(data, list):
-        raise ValueError(f"{file}: expected a JSON array of entries")
-    entries = [_entry_from_json(raw, index) for index, raw in enumerate(data)]
-    _check_unique(entries)
-    return entries
-
-
-@dataclass
-class _Stored:
-    id: int
-    row: tuple[Any, ...]
-    linked: set[str]
-
-
-def _row_of(entry: CatalogueEntry) -> tuple[Any, ...]:
-    return (entry.title, entry.description, entry.url, entry.kind, list(entry.topics))
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _seed_once(engine: sa.Engine, wanted: Sequence[CatalogueEntry], prune: bool) -> int:
-    items, links = _items, _item_topics
-    with engine.begin() as conn:
-        # The only statement when nothing changed: every item with its link rows.
-        stored: dict[str, _Stored] = {}
-        select_all = sa.select(*ITEM_COLUMNS, links.c.topic).select_from(
-            items.outerjoin(links, links.c.item_id == items.c.id)
-        )
-        for found in conn.execute(select_all):
-            current = stored.get(found.slug)
-            if current is None:
-                row = (found.title, found.description, found.url, found.kind, list(found.topics))
-                current = stored[found.slug] = _Stored(found.id, row, set())
-            if found.topic is not None:
-                current.linked.add(found.topic)
-
-        new = [entry for entry in wanted if entry.slug not in stored]
-        changed = [
-            (stored[entry.slug], entry)
-            for entry in wanted
-            if entry.slug in stored
-            and (
-                stored[entry.slug].row != _row_of(entry)
-                or stored[entry.slug].linked != set(entry.topics)
-            )
-        ]
-        wanted_slugs = {entry.slug for entry in wanted}
-        stale = [s.id for slug, s in stored.items() if slug not in wanted_slugs] if prune else []
-        if not (new or changed or stale):
-            return 0
-
-        if changed:
-            conn.execute(
-                sa.update(items)
-                .where(items.c.id == sa.bindparam("b_id"))
-                .values(
-                    title=sa.bindparam("b_title"),
-                    description=sa.bindparam("b_description"),
-                    url=sa.bindparam("b_url"),
-                    kind=sa.bindparam("b_kind"),
-                    topics=sa.bindparam("b_topics", type_=items.c.topics.type),
-                ),
-                [
-                    {
-                        "b_id": s.id,
-                        "b_title": e.title,
-                        "b_description": e.description,
-                        "b_url": e.url,
-                        "b_kind": e.kind,
-                        "b_topics": list(e.topics),
-                    }
-                    for s, e in changed
-                ],
-            )
-            gone = [
-                {"b_item": s.id, "b_topic": t}
-                for s, e in changed
-                for t in sorted(s.linked - set(e.topics))
-            ]
-            if gone:
-                conn.execute(
-                    sa.delete(links).where(
-                        links.c.item_id == sa.bindparam("b_item"),
-                        links.c.topic == sa.bindparam("b_topic"),
-                    ),
-                    gone,
-                )
-            added = [
-                {"item_id": s.id, "topic": t}
-                for s, e in changed
-                for t in e.topics
-                if t not in s.linked
-            ]
-            if added:
-                conn.execute(sa.insert(links), added)
-
-        if new:
-            conn.execute(
-                sa.insert(items),
-                [
-                    {
-                        "slug": e.slug,
-                        "title": e.title,
-                        "description": e.description,
-                        "url": e.url,
-                        "kind": e.kind,
-                        "topics": list(e.topics),
-                    }
-                    for e in new
-                ],
-            )
-            ids: dict[str, int] = {}
-            for chunk in _chunks([e.slug for e in new]):
-                query = sa.select(items.c.slug, items.c.id).where(items.c.slug.in_(chunk))
-                ids.update({found.slug: found.id for found in conn.execute(query)})
-            conn.execute(
-                sa.insert(links),
-                [{"item_id": ids[e.slug], "topic": t} for e in new for t in e.topics],
-            )
-
-        for chunk in _chunks(stale):
-            conn.execute(sa.delete(links).where(links.c.item_id.in_(chunk)))
-            conn.execute(sa.delete(items).where(items.c.id.in_(chunk)))
-
-        return len(new) + len(changed) + len(stale)
-
-
-def seed_catalogue(
-    url: str | None = None,
-    entries: Iterable[CatalogueEntry] | None = None,
-    *,
-    prune: bool = False,
-) -> int:
-    """Upsert catalogue entries into the database, keyed by slug (idempotent).
-
-    Reads every stored item with its topic rows in one ``SELECT`` and compares; when nothing
-    differs it writes nothing. Otherwise, in one transaction, it updates changed items
-    (fields and ``catalogue_item_topics`` rows), inserts new ones with their topic rows and,
-    with ``prune``, deletes items whose slug is not among ``entries``. Without ``prune``,
-    items missing from ``entries`` are left alone.
-
-    Args:
-        url: SQLAlchemy URL; ``None`` for the settings' database.
-        entries: The entries to store; ``None`` for :func:`load_catalogue_file` ``()``.
-        prune: Also delete stored items that are not in ``entries``.
-
-    Returns:
-        The number of catalogue items inserted, updated or (with ``prune``) deleted;
-        ``0`` when the database already matched.
-
-    Raises:
-        ValueError: If two entries share a slug (or the default file is invalid).
-
-    """
-    wanted = list(load_catalogue_file() if entries is None else entries)
-    _check_unique(wanted)
-    engine = get_engine(url)
-    try:
-        return _seed_once(engine, wanted, prune)
-    except IntegrityError:
-        # Another process inserted some of the same slugs between our SELECT and INSERT;
-        # its rows are committed now, so a second pass only updates what still differs.
-        return _seed_once(engine, wanted, prune)
+def item_tables() -> tuple[sa.Table, sa.Table]:
+    """The items table and the item-topic pairs table."""
+    return _items, _item_topics
 
 
 @dataclass(frozen=True)

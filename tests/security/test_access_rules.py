@@ -22,7 +22,7 @@ import onboard_app.state.onboarding
 import onboard_app.state.settings  # noqa: F401
 from onboard_app import routes
 from onboard_app.services import access
-from onboard_app.services.catalogue import seed_catalogue
+from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.onboarding import Step, parse_step
 from onboard_app.settings import Settings
 from onboard_app.state.explore import ExploreState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from onboard_app.services.catalogue import seed_catalogue
+from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import get_engine
 from onboard_app.services.onboarding import MAX_BIO, MAX_NAME
 from onboard_app.services.topics import MAX_INTERESTS, TOPICS

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from onboard_app.services.catalogue import seed_catalogue
+from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import get_engine
 from onboard_app.settings import Settings
 from onboard_app.state.explore import ExploreState

@@ -13,15 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 import onboard_app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from onboard_app.services.catalogue import (
-    MAX_PAGE_SIZE,
-    MAX_QUERY_CHARS,
-    CatalogueEntry,
-    explore,
-    load_catalogue_file,
-    match_reason,
-    seed_catalogue,
-)
+from onboard_app.services.catalogue import MAX_PAGE_SIZE, MAX_QUERY_CHARS, explore, match_reason
+from onboard_app.services.catalogue_file import CatalogueEntry, load_catalogue_file
+from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import get_engine
 from onboard_app.services.topics import TOPICS
 
