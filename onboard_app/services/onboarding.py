@@ -362,7 +362,7 @@ def validate_field(spec: Field, raw: Any) -> tuple[Any, str | None]:
 
 def _default_missing(spec: Field) -> str:
     if spec.kind is Kind.MULTIPLE_CHOICE:
-        return f"Pick at least {spec.min_choices}."
+        return f"Pick at least {max(spec.min_choices, 1)}."
     if spec.kind in (Kind.TEXT, Kind.LONG_TEXT):
         return f"Fill in {spec.label.lower()}."
     return f"Choose {spec.label.lower()}."
@@ -403,6 +403,8 @@ def _choices(spec: Field, raw: Any) -> tuple[list[str], str | None]:
         return [], f"Pick {spec.label.lower()} from the list."
     picked = [value for value in spec.options if value in chosen]
     label = spec.label.lower()
+    if not picked and spec.required and spec.missing:
+        return picked, spec.missing
     if (picked or spec.required) and len(picked) < spec.min_choices:
         missing = spec.min_choices - len(picked)
         return picked, f"Pick at least {spec.min_choices} {label} ({missing} more)."

@@ -37,8 +37,10 @@ REQUIRED_CLAIMS: Final = (
     "auth_time",
     "ver",
     "onb",
-    "fv",
 )
+#: ``fv`` of a token minted before flow versions existed: never equal to a row's, so the
+#: first check re-mints it from the database (no forced re-login at the upgrade).
+FLOW_VERSION_UNKNOWN: Final = -1
 
 
 class TokenSubject(Protocol):
@@ -95,7 +97,8 @@ class SessionClaims:
         user_id: The subject (``sub``) as the user's primary key.
         token_version: ``ver``: must equal the user's current version to be valid.
         onboarding_step: ``onb``: the user's reached onboarding step when minted.
-        flow_version: ``fv``: the onboarding flow version the user had completed (0: none).
+        flow_version: ``fv``: the onboarding flow version the user had completed (0: none;
+            :data:`FLOW_VERSION_UNKNOWN` for a token minted before versions existed).
         jti: Unique token id (for logs and audits).
         issued_at: ``iat``.
         expires_at: ``exp``.
@@ -267,8 +270,8 @@ def _claims_from(
 ) -> SessionClaims | TokenRejected:
     sub, ver, auth_time = payload["sub"], payload["ver"], payload["auth_time"]
     iat, nbf, exp, jti = payload["iat"], payload["nbf"], payload["exp"], payload["jti"]
-    step, flow = parse_step(payload["onb"]), payload["fv"]
-    if not all(_is_int(v) for v in (ver, auth_time, iat, nbf, exp, flow)):
+    step, flow = parse_step(payload["onb"]), payload.get("fv", FLOW_VERSION_UNKNOWN)
+    if not all(_is_int(v) for v in (ver, auth_time, iat, nbf, exp, flow)) or flow < -1:
         return TokenRejected(Rejection.INVALID)
     leeway = settings.leeway
     if now > exp + leeway:

@@ -336,6 +336,8 @@ def _store(user: User, row: OnboardingAnswers, clean: Mapping[str, Any]) -> None
             setattr(user, name, value)
         elif _has_column(name):
             setattr(row, name, value)
+        elif value in (None, "", []):
+            data.pop(name, None)  # unanswered: nothing kept
         else:
             data[name] = value
     row.data = data
@@ -386,7 +388,10 @@ def save_step(
             or (skip and (editing or not spec.optional))
         ):
             raise StepNotOpen(reached)
-        clean, errors = ({}, {}) if skip else validate(step, submitted)
+        # Skipping clears what the step held: the person chose not to answer it.
+        clean, errors = (
+            ({f.name: f.empty for f in spec.fields}, {}) if skip else validate(step, submitted)
+        )
         if errors:
             raise StepInputError(errors)
         answers = _answers_row(session, user_id)

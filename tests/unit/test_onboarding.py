@@ -530,11 +530,6 @@ def test_multiple_choice_kind_with_min_and_max() -> None:
     assert check(unlimited, list(COLOURS)) == (list(COLOURS), None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_choices answers an empty required multiple choice before validate_field "
-    "can use the field's own `missing` message",
-)
 def test_multiple_choice_left_empty_says_the_fields_missing_message() -> None:
     """``Field.missing`` is "the message when a required field is left empty", every kind."""
     colours = Field(

@@ -425,3 +425,24 @@ def test_a_new_required_step_already_answered_updates_the_token_once(
         again = authenticate(result.token, app_db)
         assert isinstance(again, Authenticated) and again.reminted is False
     assert reopen_calls == [user.id]  # asked once, not on every check
+
+
+def test_a_token_minted_before_flow_versions_is_re_minted_not_rejected(app_db: Settings) -> None:
+    """Upgrading to flow versions logs nobody out: the first check re-mints from the row."""
+    import jwt as pyjwt
+
+    user = completed()
+    assert user.id is not None
+    token = start_session(user, app_db)
+    key = app_db.current_key
+    payload = pyjwt.decode(token, options={"verify_signature": False})
+    del payload["fv"]  # what every token of the previous release looks like
+    old = pyjwt.encode(
+        payload,
+        key.secret,
+        algorithm="HS256",
+        headers={"typ": "onboard-session+jwt", "kid": key.kid},
+    )
+    result = authenticate(old, app_db)
+    assert isinstance(result, Authenticated) and result.reminted is True
+    assert verified(result.token, app_db).flow_version == fresh(user.id).flow_version == 1

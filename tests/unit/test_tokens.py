@@ -22,6 +22,7 @@ from onboard_app.services import tokens
 from onboard_app.services.onboarding import COMPLETED
 from onboard_app.services.tokens import (
     ALGORITHM,
+    FLOW_VERSION_UNKNOWN,
     MAX_TOKEN_LENGTH,
     REQUIRED_CLAIMS,
     TOKEN_TYPE,
@@ -117,7 +118,7 @@ def test_round_trip_claims_exactly_as_minted(cfg: Settings) -> None:
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "HS256", "typ": "onboard-session+jwt", "kid": KEY.kid}
     payload = unb64json(token.split(".")[1])
-    assert set(payload) == set(REQUIRED_CLAIMS)
+    assert set(payload) == {*REQUIRED_CLAIMS, "fv"}
     assert payload["sub"] == "42"
     assert payload["ver"] == 3
     assert payload["onb"] == "interests"
@@ -396,6 +397,21 @@ def test_each_required_claim_missing_rejected(cfg: Settings, claim: str) -> None
 @pytest.mark.parametrize("claim", REQUIRED_CLAIMS)
 def test_each_required_claim_null_rejected(cfg: Settings, claim: str) -> None:
     payload = good_payload(cfg, **{claim: None})
+    assert rejected(verify_session_token(sign(good_header(), payload), cfg), Rejection.INVALID)
+
+
+def test_a_token_from_before_flow_versions_verifies_as_version_unknown(cfg: Settings) -> None:
+    """No ``fv``: accepted (no forced re-login at the upgrade), never equal to a row's."""
+    payload = good_payload(cfg)
+    del payload["fv"]
+    claims = verify_session_token(sign(good_header(), payload), cfg)
+    assert not isinstance(claims, TokenRejected)
+    assert claims.flow_version == FLOW_VERSION_UNKNOWN
+
+
+@pytest.mark.parametrize("value", [None, -2, -(2**40)])
+def test_a_null_or_negative_flow_version_is_rejected(cfg: Settings, value: Any) -> None:
+    payload = good_payload(cfg, fv=value)
     assert rejected(verify_session_token(sign(good_header(), payload), cfg), Rejection.INVALID)
 
 
