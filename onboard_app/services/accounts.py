@@ -4,22 +4,30 @@ Blocking (argon2 is deliberately slow): the Reflex states call these through
 ``passwords.in_hash_pool`` so the event loop keeps serving other users. Each attempt is
 counted by the throttle before its hash is computed (see ``services/throttle.py``), so
 parallel attempts cannot check more passwords than the limits allow.
+
+Sign-up never says whether an address is registered: a new address gets an account that
+waits for its owner to confirm it, a registered one gets nothing new, and both cost one
+hash; the mail tells the owner which it was (:mod:`onboard_app.services.account_mail`).
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Final
 
 from onboard_app.models import User
-from onboard_app.services import passwords, users
-from onboard_app.services.throttle import Throttle, ThrottleUnavailable
+from onboard_app.services import password_policy, passwords, users
+from onboard_app.services.account_limits import AccountLimits
+from onboard_app.services.throttle import SIGNUP_PER_CLIENT, Throttle, ThrottleUnavailable
 
 LOGIN_FAILED: Final = "Email or password is incorrect."
 #: Failures cannot be counted (Redis is down): refuse rather than allow unlimited guessing.
 LOGIN_UNAVAILABLE: Final = "Logging in is not possible right now. Please try again in a minute."
 #: The same for sign-ups: each one costs a hash, so none goes uncounted.
 SIGNUP_UNAVAILABLE: Final = "Signing up is not possible right now. Please try again in a minute."
+#: Too many mails to one address (counted whether or not it is registered).
+MAILS_THROTTLED: Final = "We have sent several emails to this address already."
 
 
 class FormErrors(Exception):
@@ -57,6 +65,80 @@ class SignUpRefused(Exception):
     """
 
 
+@dataclass(frozen=True)
+class SignedUp:
+    """A sign-up that went through: the visitor sees the same in every case.
+
+    Attributes:
+        email: The normalised address (what the mail goes to).
+        user: The account of that address (``None`` only if it vanished meanwhile).
+        created: True if the account was created now (it waits for the owner to confirm
+            the address), False if the address was registered already.
+    """
+
+    email: str
+    user: User | None
+    created: bool
+
+
+def needs_verification(user: User) -> bool:
+    """Whether an account must confirm its address before using the app.
+
+    Password accounts must; provider accounts need not (their address, if any, is kept
+    only when the provider says it is verified). ``services/sessions.py`` asks the same
+    of the session's row in SQL.
+
+    Args:
+        user: The account.
+
+    Returns:
+        True for a password account whose address is not confirmed yet.
+    """
+    return user.password_hash is not None and user.email_verified_at is None
+
+
+def new_password_problem(
+    password: object, email: str | None, name: str | None = None
+) -> str | None:
+    """Why a new password is not acceptable for this account, or ``None``.
+
+    The policy of :mod:`onboard_app.services.password_policy` (ASVS level 2), with the
+    account's email address and name as the words it must not be built from.
+
+    Args:
+        password: The submitted password (any type).
+        email: The account's address.
+        name: The account's display name.
+
+    Returns:
+        A message for the password field, or ``None``.
+    """
+    return password_policy.password_problem(password, password_policy.context_words(email, name))
+
+
+def rate_new_password(
+    password: object, email: str | None, name: str | None, client: str, limits: AccountLimits
+) -> password_policy.Strength | None:
+    """The strength meter's verdict on a password being typed (the policy's, exactly).
+
+    Args:
+        password: What is typed so far (any type).
+        email: The account's address, or what is typed in the email field.
+        name: The account's display name.
+        client: The client's address (ratings are counted per address).
+        limits: The counters.
+
+    Returns:
+        The verdict, or ``None`` when this address asked for too many ratings lately.
+    """
+    try:
+        if limits.counters.take(limits.rating(client)):
+            return None
+    except ThrottleUnavailable:
+        return None
+    return password_policy.strength(password, password_policy.context_words(email, name))
+
+
 def _try_again(reason: str, seconds: int) -> str:
     minutes = max(1, (seconds + 59) // 60)
     return f"{reason} Try again in {minutes} minute{'s' if minutes > 1 else ''}."
@@ -67,46 +149,56 @@ def sign_up(
     password: object,
     client: str,
     throttle: Throttle,
+    limits: AccountLimits,
     url: str | None = None,
-) -> User:
-    """Create a local account; valid sign-ups are counted per address before hashing.
+) -> SignedUp:
+    """Sign up: a new account for a new address, nothing new for a registered one.
+
+    Valid sign-ups are counted per client address and per recipient before hashing; the
+    hash is computed in both cases, so the answer and its cost are the same.
 
     Args:
         email: Submitted email (any type).
         password: Submitted password (any type).
         client: The client's address, for the per-address throttle.
         throttle: Shared counters.
+        limits: The limits on mails to one address.
         url: Database URL.
 
     Returns:
-        The new user, at the first onboarding step.
+        What happened, for the mail to send (never for the visitor to see).
 
     Raises:
-        FormErrors: Invalid email or password, or the address is already registered.
-        SignUpRefused: Too many sign-ups from this address, or the counters are unreachable.
+        FormErrors: The email or password is not acceptable (never "already registered").
+        SignUpRefused: Too many sign-ups from this address or mails to that one, or the
+            counters are unreachable.
     """
     errors: dict[str, str] = {}
     address = users.normalise_email(email)
     if address is None:
         errors["email"] = "Enter a valid email address, like name@example.com."
-    problem = passwords.password_problem(password)
+    problem = new_password_problem(password, address)
     if problem:
         errors["password"] = problem
     if errors:
         raise FormErrors(errors)
     assert address is not None and isinstance(password, str)
+    per_client = (throttle.signup_per_client, SIGNUP_PER_CLIENT, client)
     try:
-        wait = throttle.start_sign_up(client)
+        wait = throttle.counters.take(per_client)
+        if wait:
+            raise SignUpRefused(_try_again("Too many sign-ups from your network.", wait))
+        wait = throttle.counters.take(limits.recipient(address))
+        if wait:
+            throttle.counters.give_back(per_client)
+            raise SignUpRefused(_try_again(MAILS_THROTTLED, wait))
     except ThrottleUnavailable:
         raise SignUpRefused(SIGNUP_UNAVAILABLE) from None
-    if wait:
-        raise SignUpRefused(_try_again("Too many sign-ups from your network.", wait))
+    password_hash = passwords.hash_password(password)
     try:
-        return users.create_local_user(address, passwords.hash_password(password), url)
+        return SignedUp(address, users.create_local_user(address, password_hash, url), True)
     except users.EmailTaken:
-        raise FormErrors(
-            {"email": "An account with this email already exists. Log in instead."}
-        ) from None
+        return SignedUp(address, users.get_user_by_email(address, url), False)
 
 
 def log_in(

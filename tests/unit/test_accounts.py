@@ -19,18 +19,24 @@ import pytest
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 
-from onboard_app.services import passwords, users
+from onboard_app.models import utcnow
+from onboard_app.services import password_policy, passwords, users
+from onboard_app.services.account_limits import AccountLimits
 from onboard_app.services.accounts import (
     LOGIN_FAILED,
     LOGIN_UNAVAILABLE,
+    MAILS_THROTTLED,
     SIGNUP_UNAVAILABLE,
     FormErrors,
     LoginFailed,
     LoginThrottled,
+    SignedUp,
     SignUpRefused,
     log_in,
-    sign_up,
+    needs_verification,
+    rate_new_password,
 )
+from onboard_app.services.accounts import sign_up as sign_up_as
 from onboard_app.services.throttle import Counters, Throttle, make_throttle
 from onboard_app.settings import Settings, override_settings
 from tests.conftest import make_settings
@@ -62,9 +68,16 @@ def failure_message(call: object) -> str:
     return str(info.value)
 
 
+def sign_up(email: object, password: object, client: str, t: Throttle) -> SignedUp:
+    """Sign up with the limits on the throttle's own counters."""
+    return sign_up_as(email, password, client, t, AccountLimits(t.counters))
+
+
 def new_account(email: object, password: object) -> users.User:
     """Sign up from an address of its own (the sign-up throttle is tested on its own)."""
-    return sign_up(email, password, CLIENT, throttle())
+    outcome = sign_up(email, password, CLIENT, throttle())
+    assert outcome.created and outcome.user is not None
+    return outcome.user
 
 
 @pytest.fixture
@@ -79,6 +92,7 @@ def test_sign_up_creates_user(account: users.User) -> None:
     assert account.id is not None
     assert account.email == EMAIL
     assert account.onboarding_step == "profile"
+    assert account.email_verified_at is None and needs_verification(account)
     assert account.password_hash is not None
     assert account.password_hash.startswith("$argon2id$")
     assert PASSWORD not in account.password_hash
@@ -123,18 +137,77 @@ def test_sign_up_error_messages() -> None:
         new_account("nope", "short")
     assert info.value.errors == {
         "email": "Enter a valid email address, like name@example.com.",
-        "password": "Use at least 8 characters.",
+        "password": password_policy.TOO_SHORT,
     }
 
 
-def test_sign_up_duplicate_email(account: users.User) -> None:
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("password123", password_policy.COMMON),
+        ("P@ssw0rd!", password_policy.LIKE_COMMON),
+        ("ada.example", password_policy.PERSONAL),
+    ],
+)
+def test_sign_up_applies_the_password_policy_with_the_address(password: str, message: str) -> None:
     with pytest.raises(FormErrors) as info:
-        new_account("ADA@example.com ", "another password")
-    assert info.value.errors == {
-        "email": "An account with this email already exists. Log in instead."
-    }
+        new_account(EMAIL, password)
+    assert info.value.errors == {"password": message}
+    assert users.get_user_by_email(EMAIL) is None
+
+
+def test_sign_up_of_a_registered_address_changes_nothing_and_costs_the_same(
+    account: users.User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = CheckCounter(passwords.hash_password)
+    monkeypatch.setattr(passwords, "hash_password", hashes)
+    outcome = sign_up("ADA@example.com ", "another password", CLIENT, throttle())
+    assert outcome == SignedUp(EMAIL, outcome.user, created=False)
+    assert outcome.user is not None and outcome.user.id == account.id
     stored = users.get_user_by_email(EMAIL)
     assert stored is not None and stored.password_hash == account.password_hash
+    fresh = sign_up("grace@example.com", "another password", CLIENT, throttle())
+    assert fresh.created and len(hashes.hashes) == 2  # one hash each
+
+
+def test_mails_to_one_address_are_limited_whatever_the_client(account: users.User) -> None:
+    t = throttle(signups=100)
+    limits = AccountLimits(t.counters)
+    for i in range(limits.mails_per_recipient.amount):
+        sign_up(EMAIL, PASSWORD, f"198.51.100.{i}", t)
+    message = refusal(lambda: sign_up(EMAIL, PASSWORD, "198.51.100.99", t))
+    assert message == f"{MAILS_THROTTLED} Try again in 15 minutes."
+    # Counted whether or not the address is registered...
+    for i in range(limits.mails_per_recipient.amount):
+        sign_up("new@example.com", PASSWORD, f"198.51.100.{i}", t)
+    assert refusal(lambda: sign_up("new@example.com", PASSWORD, "198.51.100.99", t)) == message
+    # ...and the refused ones gave their client address its sign-up back.
+    assert (
+        t.counters.limiter.get_window_stats(
+            t.signup_per_client, "signup-client", "198.51.100.99"
+        ).remaining
+        == 100
+    )
+
+
+def test_needs_verification_is_for_unconfirmed_password_accounts_only() -> None:
+    local = users.User(email="a@example.com", password_hash="$argon2id$x")
+    assert needs_verification(local)
+    local.email_verified_at = utcnow()
+    assert not needs_verification(local)
+    assert not needs_verification(users.User(email="b@example.com", github_id=7))
+    assert not needs_verification(users.User(email=None, oidc_issuer="i", oidc_subject="s"))
+
+
+def test_the_meter_rates_like_the_policy_and_is_limited_per_address() -> None:
+    limits = AccountLimits(throttle().counters)
+    verdict = rate_new_password("ada.example", EMAIL, None, CLIENT, limits)
+    assert verdict is not None and verdict.hint == password_policy.PERSONAL
+    assert verdict.score < password_policy.MIN_SCORE
+    for _ in range(limits.ratings_per_client.amount - 1):
+        assert rate_new_password("x", None, None, CLIENT, limits) is not None
+    assert rate_new_password("vivid otter quilt", None, None, CLIENT, limits) is None
+    assert rate_new_password("vivid otter quilt", None, None, "198.51.100.4", limits) is not None
 
 
 # --- log in ---------------------------------------------------------------------------------
@@ -342,14 +415,14 @@ def refusal(call: object) -> str:
 def test_sign_ups_are_limited_per_address(account: users.User) -> None:
     t = throttle(signups=3)
     sign_up("one@example.com", PASSWORD, CLIENT, t)
-    with pytest.raises(FormErrors):  # an existing address costs a hash too: it counts
-        sign_up(EMAIL, PASSWORD, CLIENT, t)
+    # An existing address costs a hash too: it counts.
+    assert sign_up(EMAIL, PASSWORD, CLIENT, t).created is False
     sign_up("two@example.com", PASSWORD, CLIENT, t)
     message = refusal(lambda: sign_up("three@example.com", PASSWORD, CLIENT, t))
     assert message == "Too many sign-ups from your network. Try again in 15 minutes."
     assert users.get_user_by_email("three@example.com") is None
     # Another address signs up; the refused one does not log in less.
-    assert sign_up("three@example.com", PASSWORD, "198.51.100.4", t).id is not None
+    assert sign_up("three@example.com", PASSWORD, "198.51.100.4", t).created
     assert log_in(EMAIL, PASSWORD, CLIENT, t).id == account.id
 
 
@@ -358,7 +431,7 @@ def test_invalid_sign_ups_are_not_counted() -> None:
     for _ in range(5):  # no hash is computed for these
         with pytest.raises(FormErrors):
             sign_up("not an email", "short", CLIENT, t)
-    assert sign_up("ada@example.com", PASSWORD, CLIENT, t).id is not None
+    assert sign_up("ada@example.com", PASSWORD, CLIENT, t).created
 
 
 def test_redis_down_refuses_sign_ups_before_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -474,7 +547,9 @@ async def test_a_parallel_burst_of_sign_ups_hashes_at_most_the_limit(
     async def attempt(index: int) -> str:
         email = f"new{index}@example.com"
         try:
-            await passwords.in_hash_pool(sign_up, email, PASSWORD, CLIENT, shared)
+            await passwords.in_hash_pool(
+                sign_up_as, email, PASSWORD, CLIENT, shared, AccountLimits(shared.counters)
+            )
         except SignUpRefused as refused:
             return str(refused)
         return "created"

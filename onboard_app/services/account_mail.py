@@ -1,0 +1,88 @@
+"""The mails of the account flows.
+
+Each builder issues what the mail needs (a one-time link and code, see
+:mod:`onboard_app.services.email_links`), spells its links through ``routes.py`` and returns
+the :class:`~onboard_app.services.mail.Mail` for :func:`~onboard_app.services.mail.send_async`.
+Mailed tokens travel in the link's fragment, so they never reach a server or proxy log.
+Blocking (database): call these off the event loop.
+"""
+
+from __future__ import annotations
+
+from onboard_app import routes
+from onboard_app.services import email_links, mail_templates
+from onboard_app.services.email_links import LinkPurpose
+from onboard_app.services.mail import Mail
+from onboard_app.settings import Settings, get_settings
+
+
+def verification(
+    user_id: int, email: str, settings: Settings | None = None, url: str | None = None
+) -> Mail:
+    """Issue a verification link and code (replacing earlier ones) and build its mail.
+
+    Args:
+        user_id: The account.
+        email: Its address.
+        settings: The settings (public URL); the process-wide ones by default.
+        url: Database URL.
+
+    Returns:
+        The mail.
+    """
+    settings = settings or get_settings()
+    issued = email_links.issue(user_id, LinkPurpose.VERIFY_EMAIL, url=url)
+    link = routes.emailed_link(settings.public_url, routes.VERIFY_EMAIL, issued.token)
+    return mail_templates.verify_email(email, link, issued.code)
+
+
+def signup_attempt(email: str, settings: Settings | None = None) -> Mail:
+    """The mail to the owner of an address someone signed up with again.
+
+    Args:
+        email: The registered address.
+        settings: The settings (public URL); the process-wide ones by default.
+
+    Returns:
+        The mail, linking to the login and "forgot password" pages.
+    """
+    public = (settings or get_settings()).public_url
+    return mail_templates.signup_attempt(
+        email,
+        routes.absolute(public, routes.LOGIN),
+        routes.absolute(public, routes.FORGOT_PASSWORD),
+    )
+
+
+def password_reset(
+    user_id: int, email: str, settings: Settings | None = None, url: str | None = None
+) -> Mail:
+    """Issue a password reset link (replacing an earlier one) and build its mail.
+
+    Args:
+        user_id: The account.
+        email: Its address.
+        settings: The settings (public URL); the process-wide ones by default.
+        url: Database URL.
+
+    Returns:
+        The mail.
+    """
+    settings = settings or get_settings()
+    issued = email_links.issue(user_id, LinkPurpose.RESET_PASSWORD, url=url)
+    link = routes.emailed_link(settings.public_url, routes.RESET_PASSWORD, issued.token)
+    return mail_templates.password_reset(email, link)
+
+
+def password_changed(email: str, settings: Settings | None = None) -> Mail:
+    """The notice that the password was changed (and every other device signed out).
+
+    Args:
+        email: The account's address.
+        settings: The settings (public URL); the process-wide ones by default.
+
+    Returns:
+        The mail, linking to the "forgot password" page for an owner who did not do it.
+    """
+    public = (settings or get_settings()).public_url
+    return mail_templates.password_changed(email, routes.absolute(public, routes.FORGOT_PASSWORD))
