@@ -84,3 +84,47 @@ for provider in routes.PROVIDERS:
         on_load=OAuthState.complete_login,
     )
 # --- OAuth callback pages ---
+
+# --- Email verification, password reset, development mailbox ---
+from onboard_app.pages.account_recovery import (  # noqa: E402
+    forgot_password_page,
+    reset_password_page,
+    verify_email_page,
+)
+from onboard_app.settings import get_settings  # noqa: E402
+from onboard_app.state.account_recovery import (  # noqa: E402
+    ForgotPasswordState,
+    ResetPasswordState,
+)
+from onboard_app.state.auth import VerifyEmailState  # noqa: E402
+
+app.add_page(
+    verify_email_page,
+    route=routes.VERIFY_EMAIL,
+    title="Check your email · Onboard",
+    on_load=VerifyEmailState.open_page,
+)
+app.add_page(
+    forgot_password_page,
+    route=routes.FORGOT_PASSWORD,
+    title="Forgot your password · Onboard",
+    on_load=[ForgotPasswordState.reset_form, SessionState.guard],
+)
+app.add_page(
+    reset_password_page,
+    route=routes.RESET_PASSWORD,
+    title="Choose a new password · Onboard",
+    on_load=ResetPasswordState.open_link,
+)
+if not get_settings().is_production:
+    # Development only: in production neither the page nor its state exists.
+    from onboard_app.pages.dev_mail import dev_mailbox_page
+    from onboard_app.state.dev_mail import DevMailboxState
+
+    app.add_page(
+        dev_mailbox_page,
+        route=routes.DEV_MAILBOX,
+        title="Development mailbox · Onboard",
+        on_load=DevMailboxState.load,
+    )
+# --- Email verification, password reset, development mailbox ---

@@ -1,15 +1,108 @@
-"""The email + password form used by login and signup."""
+"""The forms of the sign-in pages: credentials, new password with its meter, code, email.
+
+Every control has a visible label; its error is tied to it (``aria-invalid``,
+``aria-describedby`` naming the error and the hint), and the states move the focus to the
+first invalid field after a refused submit. Forms are not reset on submit, so what was
+typed stays after a failed attempt.
+"""
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any
 
-from onboard_app.components.fields import field, form_error
+import reflex as rx
+from reflex_base.vars.base import Var
+
+from onboard_app.components.fields import form_error
 from onboard_app.state.auth import AuthFormState
 
 
-def password_input(state: type[AuthFormState], autocomplete: str) -> rx.Component:
-    """A password input with a show/hide button."""
+def labelled(
+    label: str,
+    control: rx.Component,
+    *,
+    field_id: str,
+    error: Var | str = "",
+    hint: rx.Component | str | None = None,
+) -> rx.Component:
+    """A label, the control, and under it the field's error (or its hint).
+
+    The control must carry ``aria-describedby`` from :func:`described_by` and
+    ``aria-invalid`` from :func:`invalid`.
+    """
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=field_id),
+        control,
+        rx.cond(
+            error,
+            rx.text(error, color_scheme="red", size="2", id=f"{field_id}-error", role="alert"),
+        ),
+        rx.cond(
+            hint is not None,
+            rx.box(hint or "", id=f"{field_id}-hint", color="var(--gray-11)", font_size="13px"),
+        ),
+        spacing="1",
+        width="100%",
+    )
+
+
+def described_by(field_id: str, hint: bool = False) -> str:
+    """The ``aria-describedby`` of a field: its error (when shown) and its hint."""
+    return f"{field_id}-error" + (f" {field_id}-hint" if hint else "")
+
+
+def invalid(error: Var | str) -> Var | str:
+    """The ``aria-invalid`` of a field with this error."""
+    return rx.cond(error, "true", "false")
+
+
+def submit_button(label: str, busy: Var, *, button_id: str = "submit") -> rx.Component:
+    """The form's submit button: disabled, with a spinner, while the request runs."""
+    return rx.button(
+        rx.cond(busy, rx.spinner(size="2"), rx.fragment()),
+        label,
+        type="submit",
+        size="3",
+        width="100%",
+        disabled=busy,
+        id=button_id,
+    )
+
+
+def email_field(
+    error: Var | str, *, value: Var | str | None = None, on_change: Any = None
+) -> rx.Component:
+    """The email address field (``#email``)."""
+    props: dict[str, Any] = {"on_change": on_change} if on_change is not None else {}
+    if value is not None:
+        props["default_value"] = value
+    return labelled(
+        "Email",
+        rx.input(
+            name="email",
+            id="email",
+            type="email",
+            placeholder="you@example.com",
+            auto_complete="email",
+            size="3",
+            width="100%",
+            max_length=254,
+            required=True,
+            aria_invalid=invalid(error),
+            aria_describedby=described_by("email"),
+            **props,
+        ),
+        field_id="email",
+        error=error,
+    )
+
+
+def password_input(
+    state: type[AuthFormState], autocomplete: str, *, on_change: Any = None, hint: bool = False
+) -> rx.Component:
+    """A password input (``#password``) with a show/hide button."""
+    props: dict[str, Any] = {"on_change": on_change} if on_change is not None else {}
+    error = state.field_errors.get("password", "")
     return rx.input(
         rx.input.slot(
             rx.icon_button(
@@ -18,6 +111,7 @@ def password_input(state: type[AuthFormState], autocomplete: str) -> rx.Componen
                 variant="ghost",
                 type="button",
                 aria_label=rx.cond(state.show_password, "Hide password", "Show password"),
+                aria_pressed=rx.cond(state.show_password, "true", "false"),
                 id="toggle-password",
             ),
             side="right",
@@ -29,6 +123,56 @@ def password_input(state: type[AuthFormState], autocomplete: str) -> rx.Componen
         size="3",
         width="100%",
         max_length=256,
+        required=True,
+        aria_invalid=invalid(error),
+        aria_describedby=described_by("password", hint),
+        **props,
+    )
+
+
+_METER_COLORS = ("red", "red", "amber", "grass", "green")
+
+
+def strength_meter(state: type[AuthFormState], fallback: str) -> rx.Component:
+    """Four bars and a word for the password typed so far, and the policy's hint.
+
+    Before anything is typed it shows ``fallback`` (the length rule). Announced politely to
+    screen readers as it changes.
+    """
+    color = rx.match(
+        state.strength,
+        *((score, f"var(--{c}-9)") for score, c in enumerate(_METER_COLORS)),
+        "var(--gray-6)",
+    )
+    bars = rx.hstack(
+        *(
+            rx.box(
+                height="4px",
+                flex="1",
+                border_radius="2px",
+                background=rx.cond(state.strength >= index, color, "var(--gray-5)"),
+            )
+            for index in range(1, 5)
+        ),
+        spacing="1",
+        width="100%",
+        aria_hidden="true",
+    )
+    return rx.vstack(
+        rx.cond(state.strength >= 0, bars),
+        rx.cond(
+            state.strength >= 0,
+            rx.text(
+                rx.text.strong("Strength: ", state.strength_label),
+                rx.cond(state.strength_hint, rx.text.span(" — ", state.strength_hint)),
+                size="1",
+                id="password-strength",
+            ),
+            rx.text(fallback, size="1"),
+        ),
+        spacing="1",
+        width="100%",
+        aria_live="polite",
     )
 
 
@@ -38,48 +182,105 @@ def credentials_form(
     *,
     submit_label: str,
     password_autocomplete: str,
-    password_hint: str | None = None,
+    meter_fallback: str | None = None,
+    on_email_change: Any = None,
+    on_password_change: Any = None,
+    below_password: rx.Component | None = None,
 ) -> rx.Component:
-    """Email + password form with inline errors.
-
-    The form is not reset on submit, so what was typed stays after a failed attempt.
-    """
+    """Email + password with inline errors; with ``meter_fallback``, the strength meter."""
+    password_hint = strength_meter(state, meter_fallback) if meter_fallback is not None else None
     return rx.form(
         rx.vstack(
             form_error(state.form_error),
-            field(
-                "Email",
+            email_field(state.field_errors.get("email", ""), on_change=on_email_change),
+            labelled(
+                "Password",
+                password_input(
+                    state,
+                    password_autocomplete,
+                    on_change=on_password_change,
+                    hint=password_hint is not None,
+                ),
+                field_id="password",
+                error=state.field_errors.get("password", ""),
+                hint=password_hint,
+            ),
+            below_password or rx.fragment(),
+            submit_button(submit_label, state.busy),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        width="100%",
+    )
+
+
+def new_password_form(
+    state: type[AuthFormState],
+    on_submit: rx.EventHandler,
+    on_password_change: Any,
+    *,
+    submit_label: str,
+    meter_fallback: str,
+) -> rx.Component:
+    """A new password with its strength meter (the reset page)."""
+    return rx.form(
+        rx.vstack(
+            form_error(state.form_error),
+            # The account's address, for password managers to file the new password under.
+            rx.el.input(
+                type="email",
+                name="username",
+                value=state.email,
+                auto_complete="username",
+                read_only=True,
+                hidden=True,
+            ),
+            labelled(
+                "New password",
+                password_input(state, "new-password", on_change=on_password_change, hint=True),
+                field_id="password",
+                error=state.field_errors.get("password", ""),
+                hint=strength_meter(state, meter_fallback),
+            ),
+            submit_button(submit_label, state.busy),
+            spacing="4",
+            width="100%",
+        ),
+        on_submit=on_submit,
+        width="100%",
+    )
+
+
+def code_form(
+    on_submit: rx.EventHandler, *, error: Var | str, form_error_text: Var, busy: Var
+) -> rx.Component:
+    """The 6-digit code of a mail, typed instead of opening its link (``#otp``)."""
+    return rx.form(
+        rx.vstack(
+            form_error(form_error_text),
+            labelled(
+                "Code from the email",
                 rx.input(
-                    name="email",
-                    id="email",
-                    type="email",
-                    placeholder="you@example.com",
-                    auto_complete="email",
+                    name="otp",
+                    id="otp",
+                    type="text",
+                    input_mode="numeric",
+                    auto_complete="one-time-code",
+                    placeholder="123 456",
+                    max_length=12,
                     size="3",
                     width="100%",
-                    max_length=254,
                     required=True,
+                    aria_invalid=invalid(error),
+                    aria_describedby=described_by("otp"),
+                    letter_spacing="0.2em",
                 ),
-                state.field_errors.get("email", ""),
-                html_for="email",
+                field_id="otp",
+                error=error,
             ),
-            field(
-                "Password",
-                password_input(state, password_autocomplete),
-                state.field_errors.get("password", ""),
-                hint=password_hint,
-                html_for="password",
-            ),
-            rx.button(
-                rx.cond(state.busy, rx.spinner(size="2"), rx.fragment()),
-                submit_label,
-                type="submit",
-                size="3",
-                width="100%",
-                disabled=state.busy,
-                id="submit",
-            ),
-            spacing="4",
+            submit_button("Confirm", busy, button_id="confirm-code"),
+            spacing="3",
             width="100%",
         ),
         on_submit=on_submit,

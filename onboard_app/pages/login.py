@@ -8,8 +8,14 @@ from onboard_app import routes
 from onboard_app.components.auth_forms import credentials_form
 from onboard_app.components.layout import auth_card
 from onboard_app.components.oauth_buttons import oauth_buttons
-from onboard_app.services.passwords import MIN_PASSWORD
+from onboard_app.services.password_policy import MIN_LENGTH, SUGGESTED_LENGTH
 from onboard_app.state.auth import LoginState, SignupState
+
+#: What the meter says before anything is typed.
+PASSWORD_RULE = (
+    f"At least {MIN_LENGTH} characters; {SUGGESTED_LENGTH} or more is better. "
+    "A few unrelated words work well."
+)
 
 
 def login_page() -> rx.Component:
@@ -21,6 +27,13 @@ def login_page() -> rx.Component:
             LoginState.log_in,
             submit_label="Log in",
             password_autocomplete="current-password",  # noqa: S106 (autocomplete token)
+            below_password=rx.link(
+                "Forgot password?",
+                href=routes.FORGOT_PASSWORD,
+                id="to-forgot-password",
+                size="2",
+                margin_top="-0.5rem",
+            ),
         ),
         rx.text(
             "New here? ",
@@ -35,7 +48,7 @@ def login_page() -> rx.Component:
 
 
 def signup_page() -> rx.Component:
-    """Create a local account."""
+    """Create a local account (confirmed by email before it can be used)."""
     return auth_card(
         oauth_buttons(),
         credentials_form(
@@ -43,7 +56,9 @@ def signup_page() -> rx.Component:
             SignupState.sign_up,
             submit_label="Create account",
             password_autocomplete="new-password",  # noqa: S106 (autocomplete token)
-            password_hint=f"At least {MIN_PASSWORD} characters.",
+            meter_fallback=PASSWORD_RULE,
+            on_email_change=SignupState.set_email.debounce(300),
+            on_password_change=SignupState.rate_password.debounce(300),
         ),
         rx.text(
             "Already have an account? ",
@@ -53,5 +68,5 @@ def signup_page() -> rx.Component:
             width="100%",
         ),
         title="Create your account",
-        subtitle="It takes a minute, then we set up your profile together.",
+        subtitle="It takes a minute: confirm your email, then we set up your profile together.",
     )

@@ -1,34 +1,69 @@
-"""Login and signup forms with local accounts."""
+"""Login, sign-up, and the "check your email" screen that confirms an address.
+
+Sign-up never starts a session: it always answers "check your email" (the mail says what
+happened), and the address's confirmation (the mail's link, or its code typed on that
+screen) signs the new user in. A login whose address is not confirmed yet gets the same
+screen and a fresh verification mail instead of a session.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Final
 
 import reflex as rx
 from reflex.event import EventSpec
+from reflex.state import BaseState
+from sqlalchemy.exc import SQLAlchemyError
 
+from onboard_app import routes
 from onboard_app.models import User
-from onboard_app.services import access, accounts, oauth, passwords
+from onboard_app.services import access, account_mail, accounts, oauth, passwords, recovery
+from onboard_app.services import mail as mail_service
 from onboard_app.services.access import ANYONE
+from onboard_app.services.account_limits import make_account_limits
 from onboard_app.services.audit import audit
-from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.mail import MAIL_FAILED, Mail, MailFailed
+from onboard_app.services.onboarding import Step, first_step, parse_step
+from onboard_app.services.recovery import Pending
 from onboard_app.services.sessions import start_session
 from onboard_app.services.text import safe_text
 from onboard_app.services.throttle import make_throttle
 from onboard_app.settings import get_settings
-from onboard_app.state.session import SessionState, requires
+from onboard_app.state.session import (
+    OUTAGE_MESSAGE,
+    Events,
+    SessionState,
+    SessionUnavailable,
+    requires,
+    verified_session,
+)
 
 log = logging.getLogger("onboard.auth")
 
 MAX_FIELD = 1024
+CONFIRM_TO_CONTINUE: Final = "Confirm your email address to continue."
+NO_PENDING: Final = (
+    "Open the link in the email we sent you. To get a new one, log in or sign up again."
+)
+ENTER_CODE: Final = "Enter the 6-digit code from the email."
+CONFIRMED: Final = "Your email address is confirmed."
+#: Drops a mailed link's token from the address bar and this history entry.
+FORGET_LINK_TOKEN: Final = rx.call_script(
+    "window.history.replaceState(window.history.state, '', "
+    "window.location.pathname + window.location.search)"
+)
+#: The order of the fields of every auth form: focus goes to the first invalid one.
+FIELD_ORDER: Final = ("email", "password", "otp")
 
 
 def _reached(user: User) -> Step:
-    return parse_step(user.onboarding_step) or Step.PROFILE
+    return parse_step(user.onboarding_step) or first_step()
 
 
-def _field(form: object, name: str) -> str:
+def form_field(form: object, name: str) -> str:
     """A text field of a submitted form; anything odd becomes an empty string.
 
     The services refuse what is left that they cannot use (lone surrogates, control
@@ -38,19 +73,53 @@ def _field(form: object, name: str) -> str:
     return value[:MAX_FIELD] if isinstance(value, str) else ""
 
 
+def client_address(state: BaseState) -> str:
+    """The client's address, for the throttles (Reflex's, after trusted proxies)."""
+    return state.router.session.client_ip or "unknown"
+
+
+def focus_first(errors: dict[str, str]) -> EventSpec | None:
+    """Move the focus to the first field that has an error."""
+    first = next((name for name in FIELD_ORDER if name in errors), None)
+    return rx.set_focus(first) if first else None
+
+
+async def sign_in(state: BaseState, user: User, method: str) -> EventSpec:
+    """Start a session for ``user`` in this tab and send it where it belongs.
+
+    Args:
+        state: The calling state.
+        user: The account, as just read or written.
+        method: How the user proved who they are (for the audit line).
+
+    Returns:
+        The redirect (to ``next=`` if allowed, else the user's step or explore).
+    """
+    session_state = await state.get_state(SessionState)
+    session_state._adopt(start_session(user), user)
+    audit("signin", user_id=user.id, method=method, client=client_address(state))
+    url = state.router.url
+    target = access.decide(url.path, _reached(user), url.query_parameters.get("next"))
+    return rx.redirect(target or access.home_for(_reached(user)), replace=True)
+
+
 def _failure_reason(failure: accounts.LoginFailed) -> str:
     """A word for the audit line (the message shown is the same for every reason)."""
     return "unavailable" if str(failure) == accounts.LOGIN_UNAVAILABLE else "bad_credentials"
 
 
 class AuthFormState(rx.State):
-    """What the login and signup forms share: the email typed, errors, busy flag."""
+    """What the auth forms share: the email typed, errors, busy flag, strength meter."""
 
     email: str = ""
     form_error: str = ""
     field_errors: dict[str, str] = {}
     busy: bool = False
     show_password: bool = False
+    #: The strength meter of a new password: -1 while nothing is rated.
+    strength: int = -1
+    strength_label: str = ""
+    strength_hint: str = ""
 
     @requires(ANYONE)
     def toggle_password(self) -> None:
@@ -62,37 +131,54 @@ class AuthFormState(rx.State):
         """``on_load`` of the login/signup pages: clear errors, run the guard."""
         # A failed OAuth sign-in lands here with ``?error=<code>``: show its fixed message.
         self.form_error = oauth.message_for(self.router.url.query_parameters.get("error"))
+        self._clear()
+        return None
+
+    def _clear(self) -> None:
         self.field_errors = {}
         self.busy = False
         self.show_password = False
-        return None
+        self.strength, self.strength_label, self.strength_hint = -1, "", ""
 
-    def _client_address(self) -> str:
-        return self.router.session.client_ip or "unknown"
+    def _refuse(self, errors: dict[str, str]) -> EventSpec | None:
+        """Show field errors and focus the first invalid field."""
+        self.field_errors = errors
+        return focus_first(errors)
 
-    async def _signed_in(self, user: User) -> list[EventSpec]:
-        session_state = await self.get_state(SessionState)
-        session_state._adopt(start_session(user), user)
-        audit("signin", user_id=user.id, method="password", client=self._client_address())
-        next_param = self.router.url.query_parameters.get("next")
-        target = access.decide(self.router.url.path, _reached(user), next_param)
-        return [rx.redirect(target or access.home_for(_reached(user)), replace=True)]
+    async def _rate(self, password: object, email: str | None, name: str | None) -> None:
+        """Rate a password being typed, off the event loop (the meter shows the verdict)."""
+        if not isinstance(password, str) or not password:
+            self.strength, self.strength_label, self.strength_hint = -1, "", ""
+            return
+        verdict = await asyncio.to_thread(
+            accounts.rate_new_password,
+            password[:MAX_FIELD],
+            email,
+            name,
+            client_address(self),
+            make_account_limits(),
+        )
+        if verdict is not None:
+            self.strength, self.strength_label, self.strength_hint = verdict
 
 
 class LoginState(AuthFormState):
     """The login form."""
 
     @requires(ANYONE)
-    async def log_in(self, form: dict[str, Any]):
+    async def log_in(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         """Check email + password; on success start a session and go where the guard says.
+
+        An account whose address is not confirmed yet gets a fresh verification mail and
+        the "check your email" screen instead of a session.
 
         Args:
             form: The submitted form (``email``, ``password``).
         """
-        email, password = _field(form, "email"), _field(form, "password")
+        email, password = form_field(form, "email"), form_field(form, "password")
         self.email = safe_text(email, max_chars=MAX_FIELD)
         self.form_error = ""
-        self.field_errors = {
+        errors = {
             k: m
             for k, v, m in (
                 ("email", self.email, "Enter your email."),
@@ -100,14 +186,16 @@ class LoginState(AuthFormState):
             )
             if not v
         }
-        if self.field_errors:
+        if errors:
+            yield self._refuse(errors)
             return
+        self.field_errors = {}
         self.busy = True
-        yield
+        yield None
         throttle = make_throttle(get_settings())
         try:
             user = await passwords.in_hash_pool(
-                accounts.log_in, email, password, self._client_address(), throttle
+                accounts.log_in, email, password, client_address(self), throttle
             )
         except accounts.LoginFailed as failure:
             self.form_error = str(failure)
@@ -115,49 +203,297 @@ class LoginState(AuthFormState):
             audit(
                 "throttled" if throttled else "signin_failed",
                 reason="login" if throttled else _failure_reason(failure),
-                client=self._client_address(),
+                client=client_address(self),
             )
             return
         finally:
             self.busy = False
-        for event in await self._signed_in(user):
-            yield event
+        if accounts.needs_verification(user):
+            audit(
+                "signin_failed", user_id=user.id, reason="unconfirmed", client=client_address(self)
+            )
+            async for event in self._confirm_first(user):
+                yield event
+            return
+        yield await sign_in(self, user, "password")
+
+    async def _confirm_first(self, user: User) -> AsyncIterator[Events]:
+        """The password was right, the address is not confirmed: mail a link and a code."""
+        assert user.id is not None and user.email is not None
+        verify = await self.get_state(VerifyEmailState)
+        verify._wait_for(Pending(user.email, user.id))
+        verify.notice = CONFIRM_TO_CONTINUE
+        verify.busy = True
+        yield rx.redirect(routes.VERIFY_EMAIL)
+        try:
+            mail = await asyncio.to_thread(
+                recovery.verification_mail, user.id, user.email, make_account_limits()
+            )
+        except recovery.Throttled as refused:
+            verify.form_error = f"{refused} Use the link or the code of the last one."
+            verify.busy = False
+            return
+        except SQLAlchemyError:
+            log.exception("verification mail for user %s not issued: database error", user.id)
+            verify.form_error = MAIL_FAILED
+            verify.busy = False
+            return
+        await verify._deliver(mail)
 
 
 class SignupState(AuthFormState):
-    """The signup form."""
+    """The sign-up form."""
 
     @requires(ANYONE)
-    async def sign_up(self, form: dict[str, Any]):
-        """Create a local account and start its session at the first onboarding step.
+    async def rate_password(self, password: str) -> None:
+        """The strength meter, as the password is typed (debounced in the page).
+
+        Args:
+            password: The password typed so far.
+        """
+        await self._rate(password, self.email, None)
+
+    @requires(ANYONE)
+    def set_email(self, email: str) -> None:
+        """Remember the address typed (the meter checks the password against it).
+
+        Args:
+            email: The email field's value.
+        """
+        self.email = safe_text(email, max_chars=MAX_FIELD) if isinstance(email, str) else ""
+
+    @requires(ANYONE)
+    async def sign_up(self, form: dict[str, Any]) -> AsyncIterator[Events]:
+        """Sign up; the answer is "check your email", whether or not the address is taken.
 
         Args:
             form: The submitted form (``email``, ``password``).
         """
-        email, password = _field(form, "email"), _field(form, "password")
+        email, password = form_field(form, "email"), form_field(form, "password")
         self.email = safe_text(email, max_chars=MAX_FIELD)
         self.form_error = ""
         self.field_errors = {}
         self.busy = True
-        yield
+        yield None
+        settings = get_settings()
         try:
-            user = await passwords.in_hash_pool(
+            outcome = await passwords.in_hash_pool(
                 accounts.sign_up,
                 email,
                 password,
-                self._client_address(),
-                make_throttle(get_settings()),
+                client_address(self),
+                make_throttle(settings),
+                make_account_limits(settings),
             )
         except accounts.FormErrors as problem:
-            self.field_errors = problem.errors
+            yield self._refuse(problem.errors)
             return
         except accounts.SignUpRefused as refused:
             self.form_error = str(refused)
-            audit("throttled", reason="signup", client=self._client_address())
+            audit("throttled", reason="signup", client=client_address(self))
             return
         finally:
             self.busy = False
-        audit("signup", user_id=user.id, method="password", client=self._client_address())
-        yield rx.toast.success("Welcome to Onboard! Let's set up your profile.")
-        for event in await self._signed_in(user):
-            yield event
+        user_id = outcome.user.id if outcome.user else None
+        audit(
+            "signup",
+            user_id=user_id,
+            method="password",
+            existing=not outcome.created,
+            client=client_address(self),
+        )
+        self._clear()
+        verify = await self.get_state(VerifyEmailState)
+        verify._wait_for(Pending(outcome.email, user_id if outcome.created else None))
+        verify.busy = True
+        # The same answer in every case, before anything differs (the mail says the rest).
+        yield rx.redirect(routes.VERIFY_EMAIL)
+        try:
+            mail = await asyncio.to_thread(_first_mail, outcome)
+        except SQLAlchemyError:
+            log.exception("sign-up mail not issued: database error")
+            verify.form_error = MAIL_FAILED
+            verify.busy = False
+            return
+        await verify._deliver(mail)
+
+
+def _first_mail(outcome: accounts.SignedUp) -> Mail:
+    """The mail a sign-up sends: a verification, or "someone tried to sign up"."""
+    if outcome.created and outcome.user is not None and outcome.user.id is not None:
+        return account_mail.verification(outcome.user.id, outcome.email)
+    return account_mail.signup_attempt(outcome.email)
+
+
+class VerifyEmailState(rx.State):
+    """The "check your email" screen: where a verification link lands, the code, "send again".
+
+    What the screen waits for (the address the mail went to, and the account if this tab
+    created it) is kept server-side; the page shows the address only to the connection
+    that typed it (a reload or another connection starts from nothing).
+    """
+
+    email: str = ""
+    #: A mail was sent from this tab: its code can be typed here, and it can be sent again.
+    waiting: bool = False
+    notice: str = ""
+    form_error: str = ""
+    field_errors: dict[str, str] = {}
+    busy: bool = False
+    _pending: dict[str, Any] | None = None
+
+    def _wait_for(self, pending: Pending) -> None:
+        self._pending = {"email": pending.email, "user_id": pending.user_id}
+        self.email = pending.email
+        self.waiting = True
+        self.notice = self.form_error = ""
+        self.field_errors = {}
+
+    def _pending_now(self) -> Pending | None:
+        raw = self._pending
+        if not isinstance(raw, dict) or not isinstance(raw.get("email"), str):
+            return None
+        user_id = raw.get("user_id")
+        return Pending(raw["email"], user_id if isinstance(user_id, int) else None)
+
+    def _done(self) -> None:
+        self._pending = None
+        self.email, self.waiting, self.notice, self.form_error = "", False, "", ""
+        self.field_errors = {}
+
+    async def _deliver(self, mail: Mail) -> None:
+        """Send a mail off the event loop; a failure is told on the screen."""
+        self.busy = True
+        try:
+            result = await mail_service.send_async(mail)
+        finally:
+            self.busy = False
+        if isinstance(result, MailFailed):
+            self.notice = ""
+            self.form_error = MAIL_FAILED
+
+    @requires(ANYONE)
+    async def open_page(self) -> AsyncIterator[Events]:
+        """``on_load``: a verification link confirms the address and signs in; else the screen."""
+        try:
+            session = verified_session()
+        except SessionUnavailable:
+            session = None
+        token = routes.link_token(self.router.url.fragment)
+        if token is not None:
+            confirmed_home = (
+                access.home_for(session.user.onboarding_step)
+                if session and session.user.email_verified
+                else None
+            )
+            async for event in self._open_link(token, confirmed_home):
+                yield event
+            return
+        if session is not None:
+            if session.user.email_verified:
+                yield rx.redirect(access.home_for(session.user.onboarding_step), replace=True)
+                return
+            if session.user.email and self._pending_now() is None:
+                self._wait_for(Pending(session.user.email, session.user.id))
+        self.waiting = self._pending_now() is not None
+
+    async def _open_link(self, token: str, confirmed_home: str | None) -> AsyncIterator[Events]:
+        """Use a verification link's token; a spent one sends a confirmed session home."""
+        yield FORGET_LINK_TOKEN
+        self.busy = True
+        self.form_error = self.notice = ""
+        yield None
+        try:
+            user = await asyncio.to_thread(recovery.confirm_with_token, token)
+        except recovery.LinkRefused as refused:
+            audit("signin_failed", reason=f"link_{refused.reason}", client=client_address(self))
+            if confirmed_home is not None:
+                yield [
+                    rx.redirect(confirmed_home, replace=True),
+                    rx.toast.info("Your email address is confirmed already."),
+                ]
+                return
+            self.form_error = str(refused)
+            self.waiting = self._pending_now() is not None
+            return
+        except SQLAlchemyError:
+            log.exception("verification link not checked: database error")
+            self.form_error = OUTAGE_MESSAGE
+            return
+        finally:
+            self.busy = False
+        self._done()
+        yield rx.toast.success(CONFIRMED)
+        yield await sign_in(self, user, "email_link")
+
+    @requires(ANYONE)
+    async def submit_code(self, form: dict[str, Any]) -> AsyncIterator[Events]:
+        """Confirm the address with the code of the mail this tab is waiting for.
+
+        Args:
+            form: The submitted form (``otp``).
+        """
+        code = form_field(form, "otp")
+        pending = self._pending_now()
+        self.form_error = ""
+        if pending is None:
+            self.form_error = NO_PENDING
+            return
+        if not code.strip():
+            self.field_errors = {"otp": ENTER_CODE}
+            yield focus_first(self.field_errors)
+            return
+        if self.busy:
+            return
+        self.field_errors = {}
+        self.busy = True
+        yield None
+        try:
+            user = await asyncio.to_thread(
+                recovery.confirm_with_code, code, pending.email, make_account_limits()
+            )
+        except recovery.Throttled as refused:
+            self.form_error = str(refused)
+            audit("throttled", reason="code", client=client_address(self))
+            return
+        except recovery.LinkRefused as refused:
+            self.field_errors = {"otp": str(refused)}
+            audit("signin_failed", reason="code_invalid", client=client_address(self))
+            yield focus_first(self.field_errors)
+            return
+        except SQLAlchemyError:
+            log.exception("verification code not checked: database error")
+            self.form_error = OUTAGE_MESSAGE
+            return
+        finally:
+            self.busy = False
+        self._done()
+        yield rx.toast.success(CONFIRMED)
+        yield await sign_in(self, user, "email_code")
+
+    @requires(ANYONE)
+    async def send_again(self) -> AsyncIterator[Events]:
+        """Send the screen's mail once more (a new link and code replace the old ones)."""
+        pending = self._pending_now()
+        self.form_error = self.notice = ""
+        if pending is None:
+            self.form_error = NO_PENDING
+            return
+        if self.busy:
+            return
+        self.busy = True
+        yield None
+        try:
+            mail = await asyncio.to_thread(recovery.mail_again, pending, make_account_limits())
+        except recovery.Throttled as refused:
+            self.form_error = str(refused)
+            self.busy = False
+            audit("throttled", reason="mail", client=client_address(self))
+            return
+        except SQLAlchemyError:
+            log.exception("verification mail not issued: database error")
+            self.form_error = MAIL_FAILED
+            self.busy = False
+            return
+        self.notice = "We sent you a new email. Links and codes of earlier ones no longer work."
+        await self._deliver(mail)

@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from onboard_app.services.db import get_engine
 from onboard_app.services.users import get_user_by_email
 from onboard_app.settings import Settings
-from onboard_app.state.auth import SignupState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from tests.state.harness import Client, redirects
+from tests.state.mail import sign_up_and_confirm
 from tests.state.wizard import (  # noqa: F401 (re-exported for the security tests)
     fill_interests,
     fill_preferences,
@@ -72,11 +72,10 @@ class Person:
 
 
 async def sign_up(tab: Client | None = None, email: str | None = None) -> Person:
-    """Sign up through the real signup handler."""
+    """Sign up through the real handlers: the sign-up form, then the mailed code."""
     tab = tab or new_tab()
     email = email or unique_email()
-    tab.navigate("/signup")
-    events = await tab.call(SignupState.sign_up, {"email": email, "password": PASSWORD})
+    events = await sign_up_and_confirm(tab, email, PASSWORD)
     assert redirects(events) == ["/onboarding/profile"]
     return Person(email, tab)
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from onboard_app.settings import Settings
-from onboard_app.state.auth import SignupState
 from tests.state.harness import Client, redirects
+from tests.state.mail import sign_up_and_confirm
 
 PASSWORD = "correct horse battery staple"
 
@@ -26,12 +26,11 @@ def unique_email(prefix: str = "user") -> str:
 
 @pytest.fixture
 def signed_up() -> Callable[[Client], Awaitable[str]]:
-    """Sign a tab up with a new local account; returns the email."""
+    """Sign a tab up with a new local account (confirmed with the mailed code); its email."""
 
     async def run(tab: Client) -> str:
         email = unique_email()
-        tab.navigate("/signup")
-        events = await tab.call(SignupState.sign_up, {"email": email, "password": PASSWORD})
+        events = await sign_up_and_confirm(tab, email, PASSWORD)
         assert redirects(events) == ["/onboarding/profile"]
         return email
 
