@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +43,11 @@ class User(SQLModel, table=True):
     #: The flow version the user last completed (0: never completed).
     flow_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     token_version: int = Field(default=1)
+    #: ``admin`` when granted with ``python -m onboard_app.cli grant-admin`` (else ``member``);
+    #: ``services/roles.py`` adds the verified addresses of ``ONBOARD_ADMIN_EMAILS``.
+    role: str = Field(
+        default="member", max_length=20, sa_column_kwargs={"server_default": "member"}
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -136,10 +141,99 @@ class EmailLink(SQLModel, table=True):
     used_at: datetime | None = Field(default=None)
 
 
+# --- Onboarding insights (services/events.py, services/insights.py) -------------------------
+
+
+class OnboardingEvent(SQLModel, table=True):
+    """One thing a user did in the wizard, recorded by the server in the same transaction.
+
+    ``kind`` is ``opened``, ``saved``, ``skipped`` or ``finished``; ``method`` how the
+    account signs in (``password``, ``github``, ``oidc``), read from the user row. Pruned
+    after ``ONBOARD_EVENTS_RETENTION_DAYS``; deleted with the user.
+    """
+
+    __tablename__ = "onboarding_events"
+    __table_args__ = (
+        sa.Index("ix_onboarding_events_user_id", "user_id"),
+        sa.Index("ix_onboarding_events_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(max_length=10)
+    step: str = Field(max_length=20)
+    flow_version: int
+    method: str = Field(max_length=10)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class OnboardingProgress(SQLModel, table=True):
+    """Where each user is in onboarding and since when: what the stuck list reads.
+
+    Kept by every recorded event. ``journey`` remembers, per flow version and step, when
+    the user first opened and first finished it, so each person counts once in
+    :class:`OnboardingCount`.
+    """
+
+    __tablename__ = "onboarding_progress"
+    __table_args__ = (
+        # The stuck list: unfinished users by how long they have been at their step.
+        sa.Index(
+            "ix_onboarding_progress_stuck",
+            "since",
+            "signed_up_at",
+            "method",
+            "flow_version",
+            "step",
+            sqlite_where=sa.text("step <> 'completed'"),
+            postgresql_where=sa.text("step <> 'completed'"),
+        ),
+    )
+
+    user_id: int = Field(
+        sa_column=Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    step: str = Field(max_length=20)
+    since: datetime
+    flow_version: int
+    method: str = Field(max_length=10)
+    signed_up_at: datetime
+    journey: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+
+
+class OnboardingCount(SQLModel, table=True):
+    """Anonymous daily totals of the funnel, step times and completions.
+
+    One row per measure (``reached``, ``finished``, ``time``, ``completed``), sign-up day,
+    sign-in method, flow version, step and bucket (``time``: the duration's bucket;
+    ``completed``: the day of completion as an ordinal; else 0). No user id: the totals
+    outlive the pruned events and deleted accounts.
+    """
+
+    __tablename__ = "onboarding_counts"
+
+    measure: str = Field(max_length=10, primary_key=True)
+    cohort_day: date = Field(primary_key=True)
+    method: str = Field(max_length=10, primary_key=True)
+    flow_version: int = Field(primary_key=True)
+    step: str = Field(max_length=20, primary_key=True)
+    bucket: int = Field(primary_key=True)
+    users: int = Field(default=0)
+
+
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     User,
     OnboardingAnswers,
     CatalogueItem,
     CatalogueItemTopic,
     EmailLink,
+    OnboardingEvent,
+    OnboardingProgress,
+    OnboardingCount,
 )

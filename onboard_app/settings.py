@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import os
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -150,6 +151,10 @@ class Settings:
             development mailbox (production refuses to start without one).
         mail_from: The ``From`` of every mail (``Name <address>`` or an address).
         mail_dir: The development mailbox folder.
+        admin_emails: Addresses (lower-cased) whose accounts have the admin role once the
+            address is verified.
+        events_retention_days: Days an onboarding event is kept before ``prune-events``
+            deletes it.
     """
 
     environment: str = "development"
@@ -178,6 +183,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     mail_from: str = "Onboard <no-reply@localhost>"
     mail_dir: Path = PROJECT_ROOT / ".onboard" / "mail"
+    admin_emails: frozenset[str] = frozenset()
+    events_retention_days: int = 365
 
     @property
     def is_production(self) -> bool:
@@ -426,6 +433,17 @@ def _mail_from(raw: str, public_url: str) -> str:
     return raw
 
 
+def _admin_emails(raw: str) -> frozenset[str]:
+    emails = set()
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        email = unicodedata.normalize("NFC", item).lower()
+        local, _, domain = email.rpartition("@")
+        if not local or "." not in domain or any(ch.isspace() for ch in email):
+            raise SettingsError(f"{PREFIX}ADMIN_EMAILS holds {item!r}, which is not an address")
+        emails.add(email)
+    return frozenset(emails)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from environment variables.
 
@@ -498,6 +516,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env.get(PREFIX + "MAIL_FROM", ""), env.get(PREFIX + "PUBLIC_URL") or defaults.public_url
         ),
         mail_dir=Path(env.get(PREFIX + "MAIL_DIR") or defaults.mail_dir),
+        admin_emails=_admin_emails(env.get(PREFIX + "ADMIN_EMAILS", "")),
+        events_retention_days=_int(
+            env, "EVENTS_RETENTION_DAYS", defaults.events_retention_days, maximum=36500
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from onboard_app import routes
 from onboard_app.services import onboarding
 from onboard_app.services.onboarding import Step, can_open, parse_step
+from onboard_app.services.roles import ADMIN as ADMIN_ROLE
 from onboard_app.settings import get_settings
 
 
@@ -42,6 +43,7 @@ class Rule:
             what requires a verified email: every rule that needs a session, unless it
             says ``verified=False``.
         development_only: Refused in production (the development mailbox).
+        role: A role the verified session's user must have now (read from the row).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Rule:
     closed: bool = False
     verified: bool = True
     development_only: bool = False
+    role: str | None = None
 
 
 #: Anyone, signed in or not (login forms, the guard, logout, OAuth).
@@ -68,6 +71,8 @@ OPEN_STEP = Rule("the open step", stage=Stage.ONBOARDING, open_step=True)
 NOBODY = Rule("nobody", closed=True)
 #: Anyone, in development only (the development mailbox); nobody in production.
 DEVELOPMENT = Rule("development only", signed_in=False, development_only=True)
+#: Signed in, onboarding finished, and the admin role (the insights page).
+ADMIN = Rule("admin", stage=Stage.COMPLETED, role=ADMIN_ROLE)
 
 
 def step_open(step: Step) -> Rule:
@@ -76,7 +81,12 @@ def step_open(step: Step) -> Rule:
 
 
 def permits(
-    rule: Rule, reached: Step | None, open_step: Step | None = None, *, verified: bool = True
+    rule: Rule,
+    reached: Step | None,
+    open_step: Step | None = None,
+    *,
+    verified: bool = True,
+    role: str | None = None,
 ) -> bool:
     """Whether a visitor whose reached step is ``reached`` satisfies ``rule``.
 
@@ -85,6 +95,7 @@ def permits(
         reached: The verified session's reached step; ``None`` when not signed in.
         open_step: The step the calling tab has open (for :data:`OPEN_STEP`).
         verified: The verified session's ``user.email_verified`` (the gate passes it).
+        role: The verified session's ``user.role`` (the gate passes it).
 
     Returns:
         True if the handler may run.
@@ -94,6 +105,8 @@ def permits(
     if reached is None:
         return not rule.signed_in
     if rule.signed_in and rule.verified and not verified:
+        return False
+    if rule.role is not None and role != rule.role:
         return False
     if rule.stage is Stage.ONBOARDING and reached == onboarding.COMPLETED:
         return False

@@ -26,6 +26,7 @@ from onboard_app.services.onboarding import (
     new_required_steps,
     parse_step,
 )
+from onboard_app.services.roles import MEMBER, effective_role
 from onboard_app.services.session_cache import get_session_cache
 from onboard_app.services.tokens import (
     Rejection,
@@ -55,6 +56,7 @@ class SessionUser:
         email_verified: The account needs no email confirmation: its address was
             confirmed, or it has no password (a provider account, whose address is kept
             only when the provider says it is verified).
+        role: The role the account has now (``services/roles.py``), from this row.
     """
 
     id: int
@@ -66,6 +68,7 @@ class SessionUser:
     flow_version: int = 0
     theme: str = "system"
     email_verified: bool = False
+    role: str = MEMBER
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ _SESSION_COLUMNS = (
     col(OnboardingAnswers.theme),
     # The SQL twin of ``not accounts.needs_verification(user)``.
     sa.or_(col(User.email_verified_at).is_not(None), col(User.password_hash).is_(None)),
+    col(User.role),
 )
 
 
@@ -141,6 +145,7 @@ def load_session_user(user_id: int, url: str | None = None) -> SessionUser | Non
         flow_version=row[6],
         theme=row[7] or "system",
         email_verified=bool(row[8]),
+        role=effective_role(row[9], row[1], bool(row[8]), get_settings()),
     )
     cache.put(user_id, source, user, read_began)
     return user
@@ -227,9 +232,10 @@ def _against(
     if user is None or user.token_version != claims.token_version:
         return TokenRejected(Rejection.REVOKED)
     assert isinstance(token, str)
-    stale = (user.onboarding_step, user.flow_version) != (
+    stale = (user.onboarding_step, user.flow_version, user.role) != (
         claims.onboarding_step,
         claims.flow_version,
+        claims.role,
     )
     if stale or needs_refresh(claims, settings, now=now):
         fresh = remint(user, claims, settings, now=now)
@@ -255,9 +261,31 @@ def remint(
     Returns:
         The new token (new jti, claims from ``user``).
     """
+    settings = settings or get_settings()
     return mint_session_token(
-        _Subject.of(user), settings or get_settings(), auth_time=claims.auth_time, now=now
+        _Subject.of(user),
+        settings,
+        auth_time=claims.auth_time,
+        now=now,
+        role=role_of(user, settings),
     )
+
+
+def role_of(user: SessionUser | User, settings: Settings) -> str:
+    """The role a token minted from this row carries.
+
+    Args:
+        user: A session row (its role is already decided) or a user row.
+        settings: Where ``ONBOARD_ADMIN_EMAILS`` was read.
+
+    Returns:
+        The role.
+    """
+    if isinstance(user, SessionUser):
+        return user.role
+    # The Python twin of the session query's "needs no email confirmation" column.
+    verified = user.email_verified_at is not None or user.password_hash is None
+    return effective_role(user.role, user.email, verified, settings)
 
 
 def start_session(user: User, settings: Settings | None = None, *, now: int | None = None) -> str:
@@ -272,7 +300,8 @@ def start_session(user: User, settings: Settings | None = None, *, now: int | No
         The token.
     """
     now = int(time.time()) if now is None else now
-    return mint_session_token(user, settings or get_settings(), auth_time=now, now=now)
+    settings = settings or get_settings()
+    return mint_session_token(user, settings, auth_time=now, now=now, role=role_of(user, settings))
 
 
 def end_session(token: object, settings: Settings | None = None, url: str | None = None) -> bool:

@@ -21,6 +21,7 @@ import jwt
 from jwt.utils import base64url_decode
 
 from onboard_app.services.onboarding import Step, parse_step
+from onboard_app.services.roles import ADMIN, MEMBER
 from onboard_app.settings import Settings, SigningKey
 
 ALGORITHM: Final = "HS256"
@@ -41,6 +42,10 @@ REQUIRED_CLAIMS: Final = (
 #: ``fv`` of a token minted before flow versions existed: never equal to a row's, so the
 #: first check re-mints it from the database (no forced re-login at the upgrade).
 FLOW_VERSION_UNKNOWN: Final = -1
+#: ``role``: present (``"admin"``) only in an admin's token; absent means a member. Its
+#: absence can only take rights away, and the gate reads the role from the row anyway: a
+#: token that says more than the row is re-minted, never believed.
+ROLE_CLAIM: Final = "role"
 
 
 class TokenSubject(Protocol):
@@ -104,6 +109,7 @@ class SessionClaims:
         expires_at: ``exp``.
         auth_time: When the user last proved who they are (login); kept on re-mint.
         kid: The key id the token was signed with.
+        role: ``role``: the user's role when minted (``member`` when the claim is absent).
     """
 
     user_id: int
@@ -115,6 +121,7 @@ class SessionClaims:
     expires_at: int
     auth_time: int
     kid: str
+    role: str = MEMBER
 
 
 def mint_session_token(
@@ -123,6 +130,7 @@ def mint_session_token(
     *,
     auth_time: int | None = None,
     now: int | None = None,
+    role: str = MEMBER,
 ) -> str:
     """Mint a session token from a user row.
 
@@ -132,6 +140,7 @@ def mint_session_token(
         auth_time: When the user authenticated; ``now`` for a fresh login. A re-mint
             passes the old token's value so the absolute lifetime keeps counting.
         now: Current Unix time (tests).
+        role: The user's role, as ``services/roles.py`` decides it from the same row.
 
     Returns:
         The signed JWT.
@@ -162,6 +171,8 @@ def mint_session_token(
         "onb": step,
         "fv": user.flow_version,
     }
+    if role == ADMIN:
+        payload[ROLE_CLAIM] = ADMIN
     return jwt.encode(
         payload, key.secret, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": key.kid}
     )
@@ -288,6 +299,7 @@ def _claims_from(
         or step is None
         or auth_time > iat
         or exp - iat > settings.token_ttl
+        or payload.get(ROLE_CLAIM, ADMIN) != ADMIN
     ):
         return TokenRejected(Rejection.INVALID)
     if auth_time > now + settings.leeway:
@@ -304,6 +316,7 @@ def _claims_from(
         expires_at=exp,
         auth_time=auth_time,
         kid=kid,
+        role=ADMIN if ROLE_CLAIM in payload else MEMBER,
     )
 
 

@@ -7,6 +7,7 @@ the token from what the database now says.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -14,10 +15,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from onboard_app.models import OnboardingAnswers, User, utcnow
+from onboard_app.models import (
+    OnboardingAnswers,
+    OnboardingEvent,
+    OnboardingProgress,
+    User,
+    utcnow,
+)
+from onboard_app.services import events
 from onboard_app.services.db import session_scope
 from onboard_app.services.onboarding import (
     COMPLETED,
@@ -36,7 +44,10 @@ from onboard_app.services.onboarding import (
     unanswered_steps,
     validate,
 )
+from onboard_app.services.roles import ROLES
 from onboard_app.services.session_cache import announce_change
+
+log = logging.getLogger("onboard.users")
 
 MAX_EMAIL: Final = 254
 _EMAIL_RE: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -405,6 +416,7 @@ def save_step(
         answers.updated_at = utcnow()
         if not editing:
             user.onboarding_step = reached_after_save(reached, _to_answers(user, answers))
+            events.record(session, user, events.SKIPPED if skip else events.SAVED, step)
         user.updated_at = utcnow()
         session.add(user)
         session.add(answers)
@@ -457,9 +469,65 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
         transitioned = getattr(result, "rowcount", 0) == 1
         session.expire(user)
         session.refresh(user)
+        if transitioned:
+            events.record(session, user, events.FINISHED, REVIEW)
     if transitioned:
         announce_change(user_id)
     return CompletionResult(user, transitioned=transitioned)
+
+
+def record_step_opened(user_id: int, step: Step, url: str | None = None) -> bool:
+    """Record that a wizard page's loader opened ``step`` (after its own access check).
+
+    The step must be open to the user by the row; what happens is written by the server
+    alone. An event that cannot be written never stops the wizard: it is logged and lost.
+
+    Args:
+        user_id: The user (from a verified token).
+        step: The step the loader opened.
+        url: Database URL.
+
+    Returns:
+        True if the event was recorded.
+    """
+    try:
+        with session_scope(url) as session:
+            user = session.get(User, user_id, with_for_update=True)
+            reached = parse_step(user.onboarding_step) if user is not None else None
+            if user is None or reached is None or not can_open(step, reached):
+                return False
+            events.record(session, user, events.OPENED, step)
+            return True
+    except SQLAlchemyError:
+        log.warning("could not record opening step %s for user %s", step, user_id, exc_info=True)
+        return False
+
+
+def set_role(email: str, role: str, url: str | None = None) -> User | None:
+    """Store the role an operator granted (``grant-admin`` / ``revoke-admin``).
+
+    Args:
+        email: A normalised address.
+        role: ``admin`` or ``member`` (see ``services/roles.py``).
+        url: Database URL.
+
+    Returns:
+        The updated user, or ``None`` if no account has this address.
+
+    Raises:
+        ValueError: For a role that does not exist.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    with session_scope(url) as session:
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None or user.id is None:
+            return None
+        user.role = role
+        user.updated_at = utcnow()
+        session.add(user)
+    announce_change(user.id)
+    return user
 
 
 def reopen_for_new_steps(user_id: int, url: str | None = None) -> bool:
@@ -510,7 +578,7 @@ def reopen_for_new_steps(user_id: int, url: str | None = None) -> bool:
 
 
 def delete_user(user_id: int, url: str | None = None) -> None:
-    """Delete a user and their answers.
+    """Delete a user, their answers and their onboarding events.
 
     Args:
         user_id: The user.
@@ -519,6 +587,10 @@ def delete_user(user_id: int, url: str | None = None) -> None:
     with session_scope(url) as session:
         session.execute(
             sa.delete(OnboardingAnswers).where(col(OnboardingAnswers.user_id) == user_id)
+        )
+        session.execute(sa.delete(OnboardingEvent).where(col(OnboardingEvent.user_id) == user_id))
+        session.execute(
+            sa.delete(OnboardingProgress).where(col(OnboardingProgress.user_id) == user_id)
         )
         session.execute(sa.delete(User).where(col(User.id) == user_id))
     announce_change(user_id)

@@ -419,7 +419,8 @@ async def admit(state: BaseState, cls: type[BaseState], name: str) -> Events | N
     open_step = None
     if rule.open_step:
         open_step = parse_step(getattr(await state.get_state(cls), "_open_step", None))
-    if access.permits(rule, reached, open_step):
+    role = session.user.role if session else None
+    if access.permits(rule, reached, open_step, role=role):
         return None
     _refusals.note(rule.name, f"{cls.__name__}.{name}")
     step = rule.step or open_step
