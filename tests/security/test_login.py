@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from bench.reflex_client import OnboardClient, OnboardNames
-from onboard_app.services import passwords
+from onboard_app.services import password_policy, passwords
 from onboard_app.services.accounts import LOGIN_FAILED
 from onboard_app.services.users import create_external_user, get_user_by_email
 from onboard_app.settings import Settings, override_settings
-from onboard_app.state.auth import LoginState, SignupState
+from onboard_app.state.auth import LoginState, SignupState, VerifyEmailState
 from onboard_app.state.session import SessionState
 from tests.conftest import make_settings
 from tests.e2e.conftest import app_environment, free_port
@@ -42,6 +42,7 @@ from tests.security.conftest import (
     unique_ip,
 )
 from tests.state.harness import Client, redirects, toasts
+from tests.state.mail import mails_to, sign_up_and_confirm
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else "python"
 
@@ -165,16 +166,16 @@ async def test_unknown_wrong_and_passwordless_accounts_look_and_cost_the_same(
 # --- password and email edge cases ----------------------------------------------------------
 
 SIGNUP_REFUSALS: list[tuple[object, object, dict[str, str]]] = [
-    ("a@example.com", "x" * 7, {"password": "Use at least 8 characters."}),
+    ("a@example.com", "x" * 7, {"password": password_policy.TOO_SHORT}),
     ("a@example.com", "x" * 257, {"password": "Use at most 256 characters."}),
     ("a@example.com", "x" * 100_000, {"password": "Use at most 256 characters."}),
-    (
-        "a@example.com",
-        "pass\x00word-long",
-        {"password": "The password contains a character we cannot accept."},
-    ),
+    ("a@example.com", "pass\x00word-long", {"password": password_policy.BAD_CHARACTERS}),
+    ("a@example.com", "vivid\ud800otter quilt", {"password": password_policy.BAD_CHARACTERS}),
     ("a@example.com", " " * 12, {"password": "The password cannot be only spaces."}),
     ("a@example.com", 12345678, {"password": "Enter a password."}),
+    ("a@example.com", "password123", {"password": password_policy.COMMON}),
+    ("a@example.com", "P@ssw0rd!", {"password": password_policy.LIKE_COMMON}),
+    ("ada.lovelace@example.com", "adalovelace1815", {"password": password_policy.PERSONAL}),
     (
         "ada\x00@example.com",
         PASSWORD,
@@ -227,18 +228,15 @@ async def test_password_and_email_edges_that_must_work(app_db: Settings) -> None
     nfc = unicodedata.normalize("NFC", "Çå fé ñ 密码 \U0001f511 long enough")
     nfd = unicodedata.normalize("NFD", nfc)
     assert nfc != nfd
+    long_phrase = ("vivid otter quilt marmalade harbor " * 8)[:256]
     cases = [
-        (unique_email("len8"), "x" * 8, "x" * 8),
-        (unique_email("len256"), "y" * 256, "y" * 256),
+        (unique_email("len8"), "tqmz8#vk", "tqmz8#vk"),
+        (unique_email("len256"), long_phrase, long_phrase),
         (unique_email("unicode"), nfc, nfd),  # typed differently on another device
         (unique_email("quote").replace("-", "+o'brien-"), "O'Brien; DROP TABLE users", None),
     ]
     for email, password, login_with in cases:
-        signup = new_tab()
-        signup.navigate("/signup")
-        events = await signup.call(
-            SignupState.sign_up, {"email": email.upper(), "password": password}
-        )
+        events = await sign_up_and_confirm(new_tab(), email.upper(), password)
         assert redirects(events) == ["/onboarding/profile"], email
         stored = get_user_by_email(email.lower())
         assert stored is not None, email
@@ -310,6 +308,59 @@ async def test_thirty_parallel_guesses_from_one_address_check_its_limit(
     errors = [seen(tab, events)["form_error"] for tab, events in results]
     assert errors.count(LOGIN_FAILED) == 20
     assert all(e.startswith("Too many failed attempts.") for e in errors if e != LOGIN_FAILED)
+
+
+# --- sign-up of a registered email ---------------------------------------------------------
+
+
+def user_id(email: str) -> int:
+    user = get_user_by_email(email)
+    assert user is not None and user.id is not None
+    return user.id
+
+
+async def test_signing_up_a_registered_address_looks_and_costs_the_same(
+    app_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered = await sign_up()
+    unconfirmed = unique_email("pending")
+    pending_tab = new_tab()
+    pending_tab.navigate("/signup")
+    await pending_tab.call(SignupState.sign_up, {"email": unconfirmed, "password": PASSWORD})
+    hashes: list[str] = []
+    real = passwords.hash_password
+    monkeypatch.setattr(passwords, "hash_password", lambda p: hashes.append(p) or real(p))
+    ids = {email: user_id(email) for email in (registered.email, unconfirmed)}
+    before = {email: rows_of(app_db, ids[email]) for email in ids}
+    outcomes = {}
+    for label, email in (
+        ("registered", registered.email),
+        ("unconfirmed", unconfirmed),
+        ("new", unique_email("fresh")),
+    ):
+        hashes.clear()
+        tab = new_tab()
+        tab.navigate("/signup")
+        events = await tab.call(
+            SignupState.sign_up, {"email": email, "password": "another fine password"}
+        )
+        screen = tab.state(VerifyEmailState)
+        outcomes[label] = {
+            "redirects": redirects(events),
+            "toasts": toasts(events),
+            "form": (tab.state(SignupState).form_error, dict(tab.state(SignupState).field_errors)),
+            "screen": (screen.waiting, screen.notice, screen.form_error, screen.busy),
+            "shows": screen.email == email,
+            "token": tab.state(SessionState).token,
+            "hashes": len(hashes),
+        }
+    assert outcomes["registered"] == outcomes["unconfirmed"] == outcomes["new"], outcomes
+    assert outcomes["new"]["redirects"] == ["/verify-email"] and outcomes["new"]["hashes"] == 1
+    for email, rows in before.items():  # nothing of either account changed
+        assert rows_of(app_db, ids[email]) == rows
+    # Only the mails differ, and only their recipients see them.
+    assert mails_to(registered.email)[0].kind == "signup_attempt"
+    assert [m.kind for m in mails_to(unconfirmed)][:2] == ["signup_attempt", "verify_email"]
 
 
 # --- sign-up throttle -----------------------------------------------------------------------
