@@ -217,3 +217,55 @@ def test_a_step_added_through_the_spec_gets_a_page_rule(flow_v2: StepSpec) -> No
 def test_a_step_not_in_the_deployed_spec_has_no_page() -> None:
     assert page_rule("/onboarding/workplace") is access.NOBODY
     assert decide("/onboarding/workplace", IN) == "/onboarding/interests"
+
+
+# --- a verified email, the email pages, the development mailbox -----------------------------
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [access.SIGNED_IN, access.ONBOARDING, access.COMPLETED, access.OPEN_STEP, step_open(P)],
+    ids=lambda r: r.name,
+)
+def test_every_signed_in_rule_needs_a_verified_email(rule: access.Rule) -> None:
+    reached = C if rule is access.COMPLETED else P
+    assert permits(rule, reached, P, verified=True) is True
+    assert permits(rule, reached, P, verified=False) is False
+
+
+def test_rules_without_a_session_ignore_verification() -> None:
+    for rule in (access.ANYONE, access.DEVELOPMENT):
+        assert permits(rule, None) and permits(rule, P, verified=False)
+
+
+def test_an_unverified_account_belongs_on_the_check_your_email_page() -> None:
+    assert home_for(P, verified=False) == "/verify-email"
+    for page in ("/", "/login", "/signup", "/forgot-password", *WIZARD_PAGES, "/explore"):
+        assert decide(page, P, verified=False) == "/verify-email", page
+    assert decide("/verify-email", P, verified=False) is None
+    assert access.refused_target(C, "/explore", verified=False) == "/verify-email"
+
+
+@pytest.mark.parametrize("reached", [None, P, C])
+def test_the_email_pages(reached: str | None) -> None:
+    home = None if reached is None else home_for(reached)
+    assert decide("/verify-email", reached) == home  # confirmed: nothing left to confirm
+    assert decide("/verify-email/", None) is None
+    assert decide("/forgot-password", reached) == home  # a guest page
+    assert decide("/reset-password", reached) is None  # a link works whoever is signed in
+    assert decide("/verify-email", reached, "/settings") == ("/settings" if reached == C else home)
+
+
+def test_the_development_mailbox_is_refused_in_production(settings: object) -> None:
+    from onboard_app.settings import override_settings
+    from tests.conftest import make_settings
+
+    assert page_rule("/dev/mail") is access.DEVELOPMENT
+    assert decide("/dev/mail", None) is None and permits(access.DEVELOPMENT, C)
+    override_settings(make_settings(environment="production"))
+    try:
+        assert permits(access.DEVELOPMENT, None) is False
+        assert permits(access.DEVELOPMENT, C) is False
+        assert decide("/dev/mail", None) == "/login"
+    finally:
+        override_settings(None)

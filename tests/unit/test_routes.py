@@ -154,3 +154,22 @@ def test_login_with_next() -> None:
     assert login_with_next("/unknown") == "/login"
     assert login_with_next("//evil.example") == "/login"
     assert login_with_next("/explore\r\nX: y") == "/login"
+
+
+# --- mailed links ---------------------------------------------------------------------------
+
+
+def test_emailed_links_carry_the_token_in_the_fragment() -> None:
+    link = routes.emailed_link("https://app.example/", routes.RESET_PASSWORD, "abc-_XYZ")
+    assert link == "https://app.example/reset-password#token=abc-_XYZ"
+    assert routes.link_token(link.partition("#")[2]) == "abc-_XYZ"
+    assert routes.absolute("https://app.example", routes.LOGIN) == "https://app.example/login"
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [None, 5, "", "token=", "x=1", "token=a&token=b", "token=" + "a" * 600, ["token=a"]],
+    ids=repr,
+)
+def test_link_token_refuses_what_is_not_one_token(fragment: object) -> None:
+    assert routes.link_token(fragment) is None

@@ -446,3 +446,40 @@ def test_a_token_minted_before_flow_versions_is_re_minted_not_rejected(app_db: S
     result = authenticate(old, app_db)
     assert isinstance(result, Authenticated) and result.reminted is True
     assert verified(result.token, app_db).flow_version == fresh(user.id).flow_version == 1
+
+
+# --- a verified email -----------------------------------------------------------------------
+
+
+def test_the_session_knows_whether_the_account_needs_its_email_confirmed(
+    app_db: Settings,
+) -> None:
+    from onboard_app.services.account_mail import verification
+    from onboard_app.services.accounts import needs_verification
+    from onboard_app.services.recovery import confirm_with_token
+    from onboard_app.services.users import create_external_user
+    from tests.fakes.inbox import Letter
+
+    local = new_user()
+    provider = create_external_user(
+        email="octo@example.com", display_name="Octo", avatar_url=None, github_id=99
+    )
+    anonymous = create_external_user(
+        email=None, display_name="", avatar_url=None, oidc_issuer="https://i", oidc_subject="s"
+    )
+    seen = {}
+    for user in (local, provider, anonymous):
+        assert user.id is not None
+        loaded = load_session_user(user.id)
+        assert loaded is not None
+        assert loaded.email_verified is (not needs_verification(fresh(user.id)))
+        seen[user.id] = loaded.email_verified
+    assert list(seen.values()) == [False, True, True]
+    assert local.id is not None
+    token = start_session(local, app_db)
+    mail = verification(local.id, "ada@example.com")
+    confirm_with_token(Letter(mail.to, mail.subject, mail.text, mail.html).token)
+    # The change reaches the session (the remembered row was evicted); that session ended.
+    confirmed = load_session_user(local.id)
+    assert confirmed is not None and confirmed.email_verified is True
+    assert authenticate(token, app_db) == TokenRejected(Rejection.REVOKED)
