@@ -25,7 +25,7 @@ def labelled(
     error: Var | str = "",
     hint: rx.Component | str | None = None,
 ) -> rx.Component:
-    """A label, the control, and under it the field's error (or its hint).
+    """A label, the control, and under it the field's error, else its hint.
 
     The control must carry ``aria-describedby`` from :func:`described_by` and
     ``aria-invalid`` from :func:`invalid`.
@@ -36,10 +36,16 @@ def labelled(
         rx.cond(
             error,
             rx.text(error, color_scheme="red", size="2", id=f"{field_id}-error", role="alert"),
-        ),
-        rx.cond(
-            hint is not None,
-            rx.box(hint or "", id=f"{field_id}-hint", color="var(--gray-11)", font_size="13px"),
+            rx.cond(
+                hint is not None,
+                rx.box(
+                    hint or "",
+                    id=f"{field_id}-hint",
+                    color="var(--gray-11)",
+                    font_size="13px",
+                    width="100%",
+                ),
+            ),
         ),
         spacing="1",
         width="100%",

@@ -33,6 +33,7 @@ def login_page() -> rx.Component:
                 id="to-forgot-password",
                 size="2",
                 margin_top="-0.5rem",
+                align_self="flex-end",
             ),
         ),
         rx.text(

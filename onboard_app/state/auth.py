@@ -20,7 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.models import User
-from onboard_app.services import access, account_mail, accounts, oauth, passwords, recovery
+from onboard_app.services import (
+    access,
+    account_mail,
+    accounts,
+    oauth,
+    password_policy,
+    passwords,
+    recovery,
+)
 from onboard_app.services import mail as mail_service
 from onboard_app.services.access import ANYONE
 from onboard_app.services.account_limits import make_account_limits
@@ -146,7 +154,11 @@ class AuthFormState(rx.State):
         return focus_first(errors)
 
     async def _rate(self, password: object, email: str | None, name: str | None) -> None:
-        """Rate a password being typed, off the event loop (the meter shows the verdict)."""
+        """Rate a password being typed, off the event loop (the meter shows the verdict).
+
+        A refused password's field error follows what is typed: gone once it is
+        acceptable, else the policy's reason for this one (the meter's hint is exactly it).
+        """
         if not isinstance(password, str) or not password:
             self.strength, self.strength_label, self.strength_hint = -1, "", ""
             return
@@ -158,8 +170,14 @@ class AuthFormState(rx.State):
             client_address(self),
             make_account_limits(),
         )
-        if verdict is not None:
-            self.strength, self.strength_label, self.strength_hint = verdict
+        if verdict is None:
+            return
+        self.strength, self.strength_label, self.strength_hint = verdict
+        if "password" in self.field_errors:
+            errors = {k: v for k, v in self.field_errors.items() if k != "password"}
+            if verdict.score < password_policy.MIN_SCORE:
+                errors["password"] = verdict.hint
+            self.field_errors = errors
 
 
 class LoginState(AuthFormState):
@@ -260,7 +278,10 @@ class SignupState(AuthFormState):
         Args:
             email: The email field's value.
         """
-        self.email = safe_text(email, max_chars=MAX_FIELD) if isinstance(email, str) else ""
+        typed = safe_text(email, max_chars=MAX_FIELD) if isinstance(email, str) else ""
+        if typed != self.email:  # edited since it was refused: the error no longer applies
+            self.field_errors = {k: v for k, v in self.field_errors.items() if k != "email"}
+        self.email = typed
 
     @requires(ANYONE)
     async def sign_up(self, form: dict[str, Any]) -> AsyncIterator[Events]:

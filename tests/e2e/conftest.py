@@ -2,7 +2,8 @@
 
 The app runs as a subprocess exactly as an operator would start it, against a throwaway
 SQLite database and a throwaway signing key; the browser is Playwright driving the
-system Chromium (``CHROMIUM``, default ``/usr/bin/chromium``).
+system Chromium (``CHROMIUM``, default ``/usr/bin/chromium``). Its mail goes to a real SMTP
+server in the test process (``tests/fakes/inbox.py``), where the tests read it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests.fakes.inbox import Letter, from_smtp, shared_smtp, wait_for_letter
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -76,8 +79,8 @@ def app_environment(tmp: Path, port: int, **extra: str) -> dict[str, str]:
             # Every browser test, scale test and load run signs up from 127.0.0.1: the
             # per-address sign-up limit is tested on its own (tests/security/test_login.py).
             "ONBOARD_SIGNUP_MAX_PER_CLIENT": "100000",
-            # Production refuses to start without SMTP; no test app sends mail to it.
-            "ONBOARD_SMTP_URL": "smtp://127.0.0.1:9",
+            # The test process's SMTP server: every mail the app sends is read there.
+            "ONBOARD_SMTP_URL": shared_smtp().url(),
             "REFLEX_CHECK_LATEST_VERSION": "0",
             "REFLEX_DIR": str(ROOT / ".tools" / "reflex"),
             "REFLEX_API_URL": f"http://localhost:{port}",
@@ -235,12 +238,20 @@ def new_email(prefix: str = "user") -> str:
     return f"{prefix}-{secrets.token_hex(4)}@example.com"
 
 
+def mail_to(address: str, kind: str | None = None, *, count: int = 1) -> Letter:
+    """The newest mail the app sent to ``address``, once ``count`` of that kind arrived."""
+    return wait_for_letter(lambda: from_smtp(shared_smtp()), address, kind, count=count)
+
+
 def sign_up(page: Page, email: str, password: str = PASSWORD) -> None:
-    """Create an account through the signup page; ends on the first wizard step."""
+    """Create an account through the signup page and the mailed code; ends in the wizard."""
     page.goto("/signup")
     page.locator("#email").fill(email)
     page.locator("#password").fill(password)
     page.locator("#submit").click()
+    page.wait_for_url(at("/verify-email"))
+    page.locator("#otp").fill(mail_to(email, "verify_email").code)
+    page.locator("#confirm-code").click()
     page.wait_for_url(at("/onboarding/profile"))
 
 

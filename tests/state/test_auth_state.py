@@ -300,3 +300,20 @@ async def test_password_is_never_kept_in_state(client: Client) -> None:
         SignupState.sign_up, {"email": unique_email(), "password": "vivid otter quilt"}
     )
     assert "vivid otter quilt" not in repr(client.root.dict())
+
+
+async def test_field_errors_follow_what_is_typed_after_a_refusal(client: Client) -> None:
+    client.navigate("/signup")
+    await client.call(SignupState.sign_up, {"email": "ada@example", "password": "password1"})
+    form = client.state(SignupState)
+    assert set(form.field_errors) == {"email", "password"}
+    # A late rating or email echo of what was submitted changes nothing.
+    await client.call(SignupState.rate_password, "password1")
+    await client.call(SignupState.set_email, "ada@example")
+    assert form.field_errors["password"] == password_policy.COMMON and "email" in form.field_errors
+    # Typing something else: the errors follow it.
+    await client.call(SignupState.rate_password, "short")
+    assert form.field_errors["password"] == password_policy.TOO_SHORT
+    await client.call(SignupState.rate_password, "vivid otter quilt marmalade")
+    await client.call(SignupState.set_email, "ada@example.com")
+    assert form.field_errors == {}
