@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import reflex as rx
 
-from onboard_app.components.fields import field as labelled
+from onboard_app.components.fields import control_aria, field, inline_error, label_id
 from onboard_app.services.onboarding import Field, Kind, StepSpec
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.settings import SettingsState
@@ -26,8 +26,9 @@ def _error(form: Form, spec: Field) -> rx.Var | str:
 
 def _text_control(form: Form, spec: Field) -> rx.Component:
     control = rx.text_area if spec.kind is Kind.LONG_TEXT else rx.input
-    extra = {"rows": "3"} if spec.kind is Kind.LONG_TEXT else {"size": "3"}
-    return labelled(
+    extra = {"rows": "3", "resize": "vertical"} if spec.kind is Kind.LONG_TEXT else {}
+    return field(
+        spec.name,
         spec.label,
         control(
             value=form.values[spec.name],
@@ -36,20 +37,25 @@ def _text_control(form: Form, spec: Field) -> rx.Component:
             placeholder=spec.placeholder,
             width="100%",
             max_length=spec.max_chars,
+            size="3",
+            **control_aria(spec.name, _error(form, spec), hint=bool(spec.hint)),
             **extra,
         ),
         _error(form, spec),
         hint=spec.hint,
-        html_for=spec.name,
     )
 
 
 def _select(form: Form, spec: Field) -> rx.Component:
-    return labelled(
+    return field(
+        spec.name,
         spec.label,
         rx.select.root(
             rx.select.trigger(
-                placeholder=f"Choose your {spec.label.lower()}", width="100%", id=spec.name
+                placeholder=f"Choose your {spec.label.lower()}",
+                width="100%",
+                id=spec.name,
+                **control_aria(spec.name, _error(form, spec), hint=bool(spec.hint)),
             ),
             rx.select.content(
                 *[rx.select.item(label, value=value) for value, label in spec.options.items()]
@@ -60,7 +66,6 @@ def _select(form: Form, spec: Field) -> rx.Component:
         ),
         _error(form, spec),
         hint=spec.hint,
-        html_for=spec.name,
     )
 
 
@@ -70,38 +75,46 @@ def _radios(form: Form, spec: Field) -> rx.Component:
         if spec.kind is Kind.YES_NO
         else dict(spec.options)
     )
-    return labelled(
+    return field(
+        spec.name,
         spec.label,
         rx.radio_group.root(
             rx.flex(
                 *[
                     rx.el.label(
-                        rx.flex(
-                            rx.radio_group.item(value=key, id=f"{spec.name}-{key}"),
-                            label,
-                            spacing="2",
-                            align="center",
-                        ),
+                        rx.radio_group.item(value=key, id=f"{spec.name}-{key}"),
+                        rx.text(label, as_="span", size="3"),
                         html_for=f"{spec.name}-{key}",
+                        class_name="choice",
+                        gap="var(--space-2)",
+                        padding_right="var(--space-2)",
                     )
                     for key, label in options.items()
                 ],
-                spacing="4",
+                column_gap="var(--space-4)",
+                row_gap="var(--space-1)",
                 wrap="wrap",
             ),
             value=form.values[spec.name],
             on_change=lambda value: form.set_field(spec.name, value),
             size="3",
+            aria_labelledby=label_id(spec.name),
+            **control_aria(spec.name, _error(form, spec), hint=bool(spec.hint)),
         ),
         _error(form, spec),
         hint=spec.hint,
+        group=True,
     )
 
 
 def _chip(form: Form, spec: Field, value: str, label: str) -> rx.Component:
     selected = form.selections[spec.name].contains(value)
     return rx.button(
-        rx.cond(selected, rx.icon("check", size=14), rx.icon("plus", size=14)),
+        rx.cond(
+            selected,
+            rx.icon("check", size=14, aria_hidden="true"),
+            rx.icon("plus", size=14, aria_hidden="true"),
+        ),
         label,
         on_click=form.toggle_choice(spec.name, value),
         variant=rx.cond(selected, "solid", "outline"),
@@ -114,7 +127,7 @@ def _chip(form: Form, spec: Field, value: str, label: str) -> rx.Component:
 
 
 def _chips(form: Form, spec: Field) -> rx.Component:
-    limits = f"pick {spec.min_choices} to {spec.max_choices}" if spec.max_choices else ""
+    count_id = f"{spec.name}-count"
     return rx.vstack(
         rx.flex(
             *[_chip(form, spec, value, label) for value, label in spec.options.items()],
@@ -122,18 +135,18 @@ def _chips(form: Form, spec: Field) -> rx.Component:
             spacing="2",
             role="group",
             aria_label=spec.label,
+            aria_invalid=rx.cond(_error(form, spec), "true", "false"),
+            aria_describedby=rx.cond(_error(form, spec), f"{count_id} {spec.name}-error", count_id),
+            id=spec.name,
         ),
         rx.text(
             form.selections[spec.name].length(),
-            f" selected · {limits}" if limits else " selected",
+            " selected",
             size="2",
-            color_scheme="gray",
-            id=f"{spec.name}-count",
+            color="var(--gray-11)",
+            id=count_id,
         ),
-        rx.cond(
-            _error(form, spec),
-            rx.text(_error(form, spec), color_scheme="red", size="2", role="alert"),
-        ),
+        inline_error(spec.name, _error(form, spec)),
         spacing="3",
         width="100%",
     )
@@ -168,11 +181,17 @@ def step_fields(form: Form, step: StepSpec) -> rx.Component:
                 rx.cond(
                     form.avatar_url,
                     rx.hstack(
-                        rx.avatar(src=form.avatar_url, fallback="?", size="4", radius="full"),
+                        rx.avatar(
+                            src=form.avatar_url,
+                            fallback="?",
+                            size="4",
+                            radius="full",
+                            aria_hidden="true",
+                        ),
                         rx.text(
                             "Your avatar comes from your sign-in provider.",
                             size="2",
-                            color_scheme="gray",
+                            color="var(--gray-11)",
                         ),
                         align="center",
                     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
-from onboard_app.components.layout import app_shell
+from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
 from onboard_app.services.topics import TOPICS
 from onboard_app.state.explore import Card, ExploreState
 from onboard_app.state.session import SessionState
@@ -64,20 +64,30 @@ def _chip(slug: str, label: str) -> rx.Component:
     )
 
 
-def _toolbar() -> rx.Component:
-    return rx.vstack(
-        rx.input(
-            rx.input.slot(rx.icon("search", size=16)),
-            value=ExploreState.query,
-            on_change=ExploreState.search,
-            debounce_timeout=250,
-            placeholder="Search projects, resources and communities",
-            size="3",
-            width="100%",
-            max_length=100,
-            id="search",
-            type="search",
-            aria_label="Search the catalogue",
+def _filters() -> rx.Component:
+    """Topic chips: behind one "Filters" control on a phone (see page_style), open above."""
+    return rx.el.details(
+        rx.el.summary(
+            rx.icon("sliders-horizontal", size=16, aria_hidden="true"),
+            "Filters",
+            rx.cond(
+                ExploreState.chips.length() > 0,
+                rx.badge(ExploreState.chips.length(), radius="full", variant="solid"),
+            ),
+            id="filters-toggle",
+            class_name="tap",
+            display="inline-flex",
+            align_items="center",
+            gap="var(--space-2)",
+            height="32px",
+            padding_x="var(--space-3)",
+            border_radius="var(--radius-3)",
+            background="var(--gray-a3)",
+            color="var(--gray-12)",
+            font_size="var(--font-size-2)",
+            font_weight="500",
+            cursor="pointer",
+            width="fit-content",
         ),
         rx.flex(
             *[_chip(slug, label) for slug, label in TOPICS.items()],
@@ -85,9 +95,32 @@ def _toolbar() -> rx.Component:
             spacing="2",
             role="group",
             aria_label="Filter by topic",
+            padding_top=rx.breakpoints(initial="var(--space-3)", sm="0"),
         ),
+        class_name="filters",
+        width="100%",
+    )
+
+
+def _toolbar() -> rx.Component:
+    return rx.vstack(
+        rx.input(
+            rx.input.slot(rx.icon("search", size=16, aria_hidden="true")),
+            value=ExploreState.query,
+            on_change=ExploreState.search,
+            debounce_timeout=250,
+            placeholder="Search projects and resources",
+            size="3",
+            width="100%",
+            max_length=100,
+            id="search",
+            type="search",
+            aria_label="Search the catalogue",
+        ),
+        _filters(),
         spacing="3",
         width="100%",
+        role="search",
     )
 
 
@@ -95,7 +128,7 @@ def _empty() -> rx.Component:
     return rx.center(
         rx.vstack(
             rx.icon("search-x", size=32, color="var(--gray-9)"),
-            rx.heading("Nothing matches", size="4"),
+            rx.heading("Nothing matches", as_="h2", size="4"),
             rx.text("Try other words, or fewer topic filters.", color_scheme="gray", size="2"),
             rx.button(
                 "Clear filters",
@@ -122,7 +155,9 @@ def _pager() -> rx.Component:
             variant="soft",
             id="previous-page",
         ),
-        rx.text(ExploreState.range_text, size="2", color_scheme="gray", id="range"),
+        rx.text(
+            ExploreState.range_text, size="2", color_scheme="gray", id="range", aria_live="polite"
+        ),
         rx.button(
             "Next",
             rx.icon("chevron-right", size=16),
@@ -142,16 +177,21 @@ def explore_page() -> rx.Component:
     return app_shell(
         rx.vstack(
             rx.vstack(
-                rx.heading("Explore", size="7", as_="h1", id="explore-title"),
+                page_heading("Explore", heading_id="explore-title"),
                 rx.text(
                     "Hi ",
                     SessionState.user_name,
                     ", here is what fits your interests: ",
                     rx.text.strong(ExploreState.interest_labels.join(", ")),
                     ". ",
-                    rx.link("Change them", href=routes.SETTINGS, id="edit-interests"),
+                    rx.link(
+                        "Change them",
+                        href=routes.SETTINGS,
+                        on_click=dismiss_toasts(),
+                        id="edit-interests",
+                    ),
                     size="2",
-                    color_scheme="gray",
+                    color="var(--gray-11)",
                     id="welcome",
                 ),
                 spacing="1",

@@ -8,22 +8,79 @@ import reflex as rx
 
 from onboard_app import routes
 from onboard_app.components.answer_fields import step_fields
-from onboard_app.components.layout import brand, session_watch, themed
+from onboard_app.components.fields import focus_first_invalid
+from onboard_app.components.layout import (
+    brand,
+    dismiss_toasts,
+    frame,
+    page_heading,
+    session_watch,
+    themed,
+)
+from onboard_app.components.prefetch import prefetch_page
 from onboard_app.components.stepper import stepper
-from onboard_app.services.onboarding import Step, StepSpec, spec_of, steps, wizard_steps
+from onboard_app.services.onboarding import (
+    Step,
+    StepSpec,
+    blurb_of,
+    spec_of,
+    steps,
+    title_of,
+    wizard_steps,
+)
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 
+STEP_FORM = "step-form"
+
+
+def _header() -> rx.Component:
+    return rx.el.header(
+        rx.hstack(
+            brand("5"),
+            rx.spacer(),
+            rx.button(
+                "Log out",
+                variant="soft",
+                color_scheme="gray",
+                type="button",
+                on_click=[dismiss_toasts(), SessionState.log_out],
+                id="wizard-logout",
+            ),
+            align="center",
+            width="100%",
+        ),
+        width="100%",
+    )
+
 
 def _nav(primary: rx.Component, *, first: bool = False, optional: bool = False) -> rx.Component:
+    """The footer: Back on the left, Skip and the step's action on the right, one size."""
+    back = (
+        []
+        if first
+        else [
+            rx.button(
+                rx.icon("arrow-left", size=16, aria_hidden="true"),
+                "Back",
+                variant="soft",
+                color_scheme="gray",
+                size="3",
+                type="button",
+                on_click=[dismiss_toasts(), OnboardingState.go_back],
+                id="back",
+            )
+        ]
+    )
     skip = (
         [
             rx.button(
                 "Skip",
                 variant="soft",
                 color_scheme="gray",
+                size="3",
                 type="button",
-                on_click=OnboardingState.skip,
+                on_click=[dismiss_toasts(), OnboardingState.skip],
                 disabled=OnboardingState.saving,
                 id="skip",
             )
@@ -32,36 +89,29 @@ def _nav(primary: rx.Component, *, first: bool = False, optional: bool = False) 
         else []
     )
     return rx.hstack(
-        rx.button(
-            "Log out",
-            variant="ghost",
-            color_scheme="gray",
-            type="button",
-            on_click=SessionState.log_out,
-            id="wizard-logout",
-        )
-        if first
-        else rx.button(
-            rx.icon("arrow-left", size=16),
-            "Back",
-            variant="soft",
-            color_scheme="gray",
-            type="button",
-            on_click=OnboardingState.go_back,
-            id="back",
-        ),
+        *back,
         rx.spacer(),
         *skip,
         primary,
+        align="center",
+        spacing="3",
         width="100%",
-        padding_top="0.5rem",
+        padding_top="var(--space-2)",
+    )
+
+
+def _busy_icon(icon: str) -> rx.Component:
+    return rx.cond(
+        OnboardingState.saving,
+        rx.spinner(size="2"),
+        rx.icon(icon, size=16, aria_hidden="true"),
     )
 
 
 def _step_form(step: StepSpec, *, first: bool) -> rx.Component:
     next_button = rx.button(
         "Next",
-        rx.cond(OnboardingState.saving, rx.spinner(size="2"), rx.icon("arrow-right", size=16)),
+        _busy_icon("arrow-right"),
         type="submit",
         size="3",
         disabled=OnboardingState.saving,
@@ -71,33 +121,59 @@ def _step_form(step: StepSpec, *, first: bool) -> rx.Component:
         rx.vstack(
             step_fields(OnboardingState, step),
             _nav(next_button, first=first, optional=step.optional),
-            spacing="5",
+            spacing="6",
             width="100%",
         ),
-        on_submit=lambda _form: OnboardingState.submit(),
+        on_submit=lambda _form: [
+            focus_first_invalid(STEP_FORM),
+            dismiss_toasts(),
+            OnboardingState.submit(),
+        ],
+        id=STEP_FORM,
+        aria_busy=OnboardingState.saving,
         width="100%",
     )
 
 
 def _summary_row(step: StepSpec) -> rx.Component:
-    return rx.hstack(
-        rx.vstack(
-            rx.text(step.title, size="1", color_scheme="gray", weight="medium"),
+    return rx.el.section(
+        rx.hstack(
+            rx.heading(step.title, as_="h2", size="2", weight="medium", color="var(--gray-11)"),
+            rx.spacer(),
+            rx.link(
+                "Edit",
+                rx.text.span(f" {step.title.lower()}", class_name="sr-only"),
+                href=routes.onboarding(step.key),
+                size="2",
+                class_name="tap",
+                on_click=dismiss_toasts(),
+                id=f"edit-{step.key}",
+            ),
+            align="center",
+            width="100%",
+        ),
+        rx.el.dl(
             *[
-                rx.text(
-                    rx.text.span(f"{item.label}: ", color_scheme="gray"),
-                    rx.text.span(OnboardingState.shown[item.name], id=f"review-{item.name}"),
-                    size="2",
+                rx.box(
+                    rx.el.dt(item.label, color="var(--gray-11)"),
+                    rx.el.dd(
+                        OnboardingState.shown[item.name], id=f"review-{item.name}", margin="0"
+                    ),
+                    display="grid",
+                    grid_template_columns=rx.breakpoints(initial="1fr", sm="11rem 1fr"),
+                    column_gap="var(--space-3)",
+                    font_size="var(--font-size-2)",
+                    line_height="var(--line-height-2)",
                 )
                 for item in step.fields
             ],
-            spacing="1",
+            display="flex",
+            flex_direction="column",
+            gap="var(--space-2)",
+            margin="0",
         ),
-        rx.spacer(),
-        rx.link("Edit", href=routes.onboarding(step.key), size="2", id=f"edit-{step.key}"),
         width="100%",
-        align="start",
-        padding_y="0.75rem",
+        padding_y="var(--space-3)",
         border_bottom="1px solid var(--gray-4)",
     )
 
@@ -105,19 +181,21 @@ def _summary_row(step: StepSpec) -> rx.Component:
 def review_body() -> rx.Component:
     """Summary of every answer of the spec with a link back to its step."""
     return rx.vstack(
-        *[_summary_row(step) for step in steps()],
+        # Explore's code is fetched while the answers are read: Finish does not wait for it.
+        prefetch_page(routes.EXPLORE),
+        rx.box(*[_summary_row(step) for step in steps()], width="100%"),
         _nav(
             rx.button(
                 "Finish",
-                rx.cond(OnboardingState.saving, rx.spinner(size="2"), rx.icon("check", size=16)),
-                on_click=OnboardingState.finish_onboarding,
+                _busy_icon("check"),
+                on_click=[dismiss_toasts(), OnboardingState.finish_onboarding],
                 size="3",
                 disabled=OnboardingState.saving,
                 id="finish",
             )
         ),
         width="100%",
-        spacing="0",
+        spacing="5",
     )
 
 
@@ -132,48 +210,50 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
     """The page function of one wizard step."""
 
     def page() -> rx.Component:
-        return themed(
-            rx.box(
-                session_watch(),
+        return frame(
+            themed(
                 rx.box(
+                    session_watch(),
                     rx.vstack(
-                        brand("5"),
-                        rx.card(
-                            rx.cond(
-                                OnboardingState.loaded,
-                                rx.vstack(
-                                    stepper(),
-                                    rx.separator(size="4"),
-                                    rx.heading(
-                                        OnboardingState.step_title,
-                                        size="6",
-                                        as_="h1",
-                                        id="step-title",
+                        _header(),
+                        rx.el.main(
+                            rx.card(
+                                rx.cond(
+                                    OnboardingState.loaded,
+                                    rx.vstack(
+                                        stepper(step),
+                                        rx.separator(size="4"),
+                                        rx.vstack(
+                                            page_heading(
+                                                title_of(step), heading_id="step-title", size="6"
+                                            ),
+                                            rx.text(
+                                                blurb_of(step), color="var(--gray-11)", size="2"
+                                            ),
+                                            spacing="1",
+                                            width="100%",
+                                        ),
+                                        _body(step),
+                                        spacing="5",
+                                        width="100%",
                                     ),
-                                    rx.text(
-                                        OnboardingState.step_blurb, color_scheme="gray", size="2"
-                                    ),
-                                    _body(step),
-                                    spacing="4",
-                                    width="100%",
+                                    rx.center(rx.spinner(size="3"), padding="4rem", width="100%"),
                                 ),
-                                rx.center(rx.spinner(size="3"), padding="4rem", width="100%"),
+                                size=rx.breakpoints(initial="3", sm="4"),
+                                width="100%",
                             ),
-                            size=rx.breakpoints(initial="2", sm="4"),
                             width="100%",
                         ),
-                        spacing="5",
+                        spacing="4",
                         width="100%",
-                        align="center",
+                        max_width="640px",
+                        margin_x="auto",
+                        padding_x="0.75rem",
+                        padding_y=rx.breakpoints(initial="1rem", sm="2rem"),
                     ),
-                    width="100%",
-                    max_width="640px",
-                    margin_x="auto",
-                    padding_x="0.75rem",
-                    padding_y="2rem",
-                ),
-                min_height="100vh",
-                background="var(--gray-2)",
+                    min_height="100vh",
+                    background="var(--gray-2)",
+                )
             )
         )
 

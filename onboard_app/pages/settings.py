@@ -6,35 +6,50 @@ import reflex as rx
 
 from onboard_app import routes
 from onboard_app.components.answer_fields import step_fields
-from onboard_app.components.layout import app_shell
+from onboard_app.components.fields import focus_first_invalid
+from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
 from onboard_app.services.onboarding import StepSpec, steps
 from onboard_app.state.settings import SettingsState
 
 
 def _section(step: StepSpec) -> rx.Component:
+    form_id = f"section-{step.key}"
+    heading_id = f"{form_id}-title"
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading(step.title, size="4", as_="h2"),
+                rx.vstack(
+                    rx.heading(step.title, size="4", as_="h2", id=heading_id),
+                    rx.text(step.blurb, size="2", color="var(--gray-11)"),
+                    spacing="1",
+                ),
                 step_fields(SettingsState, step),
                 rx.hstack(
                     rx.spacer(),
                     rx.button(
                         rx.cond(SettingsState.saving, rx.spinner(size="2"), rx.fragment()),
-                        f"Save {step.title.lower()}",
+                        "Save",
                         type="submit",
+                        size="3",
                         disabled=SettingsState.saving,
+                        aria_describedby=heading_id,
                         id=f"save-{step.key}",
                     ),
                     width="100%",
                 ),
-                spacing="4",
+                spacing="5",
                 width="100%",
             ),
-            on_submit=lambda _form: SettingsState.save_section(step.key),
+            on_submit=lambda _form: [
+                focus_first_invalid(form_id),
+                SettingsState.save_section(step.key),
+            ],
+            id=form_id,
+            aria_busy=SettingsState.saving,
+            aria_labelledby=heading_id,
             width="100%",
         ),
-        size="3",
+        size=rx.breakpoints(initial="3", sm="4"),
         width="100%",
     )
 
@@ -44,9 +59,15 @@ def settings_page() -> rx.Component:
     return app_shell(
         rx.vstack(
             rx.hstack(
-                rx.heading("Settings", size="7", as_="h1", id="settings-title"),
+                page_heading("Settings", heading_id="settings-title"),
                 rx.spacer(),
-                rx.link("Back to explore", href=routes.EXPLORE, size="2"),
+                rx.link(
+                    "Back to explore",
+                    href=routes.EXPLORE,
+                    size="2",
+                    class_name="tap",
+                    on_click=dismiss_toasts(),
+                ),
                 width="100%",
                 align="center",
             ),
@@ -58,6 +79,5 @@ def settings_page() -> rx.Component:
             spacing="5",
             width="100%",
             max_width="720px",
-            margin_x="auto",
         )
     )
