@@ -12,18 +12,26 @@ error is tied to its field.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.e2e.conftest import ROOT, RunningApp, at, new_email, sign_up
 from tests.e2e.wizard import complete_interests, complete_preferences, complete_profile
 
 AXE_SCRIPT = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
-PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1440, "height": 900}
-VIEWS = ((PHONE, "light"), (PHONE, "dark"), (DESKTOP, "light"), (DESKTOP, "dark"))
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
+Scheme = Literal["light", "dark"]
+VIEWS: tuple[tuple[ViewportSize, Scheme], ...] = (
+    (PHONE, "light"),
+    (PHONE, "dark"),
+    (DESKTOP, "light"),
+    (DESKTOP, "dark"),
+)
 #: Every page the walk audits, in states worth auditing (errors shown, menus open).
 AUDITED = (
     "/login",
@@ -172,7 +180,9 @@ class Auditor:
         self.page = page
         self.findings = Findings()
 
-    def view(self, name: str, *, focus: bool = True, prepare: Callable[[], None] | None = None):
+    def view(
+        self, name: str, *, focus: bool = True, prepare: Callable[[], None] | None = None
+    ) -> None:
         """Audit the page now shown, as ``name``, in every width and theme."""
         for viewport, scheme in VIEWS:
             self.page.set_viewport_size(viewport)
@@ -264,7 +274,7 @@ def _failing(by_view: dict[str, list[str]]) -> dict[str, list[str]]:
     return {view: problems for view, problems in by_view.items() if problems}
 
 
-def _audited(by_view: dict[str, object]) -> list[str]:
+def _audited(by_view: Mapping[str, object]) -> list[str]:
     return sorted({view.split(" @")[0] for view in by_view})
 
 
