@@ -258,7 +258,11 @@ class OnboardingState(AnswersForm, rx.State):
         session = (await session_of(self))[1]
         if session is None:  # not reached: the rule requires a session
             return None
-        target = access.decide(self.router.url.path, session.user.onboarding_step)
+        target = access.decide(
+            self.router.url.path,
+            session.user.onboarding_step,
+            verified=session.user.email_verified,
+        )
         if target is not None:
             self.current_step = self._open_step = ""
             return rx.redirect(target, replace=True)

@@ -208,7 +208,10 @@ class SessionState(rx.State):
             return rx.toast.error(OUTAGE_MESSAGE)
         url = self.router.url
         reached = session.user.onboarding_step if session else None
-        target = access.decide(url.path, reached, url.query_parameters.get("next"))
+        verified = session.user.email_verified if session else True
+        target = access.decide(
+            url.path, reached, url.query_parameters.get("next"), verified=verified
+        )
         if not target:
             return None
         return self._with_expiry_notice(rx.redirect(target, replace=True))
@@ -420,12 +423,13 @@ async def admit(state: BaseState, cls: type[BaseState], name: str) -> Events | N
     if rule.open_step:
         open_step = parse_step(getattr(await state.get_state(cls), "_open_step", None))
     role = session.user.role if session else None
-    if access.permits(rule, reached, open_step, role=role):
+    verified = session.user.email_verified if session else True
+    if access.permits(rule, reached, open_step, verified=verified, role=role):
         return None
     _refusals.note(rule.name, f"{cls.__name__}.{name}")
     step = rule.step or open_step
     wanted = routes.onboarding(step) if step else session_state.router.url.path
-    target = access.refused_target(reached, wanted)
+    target = access.refused_target(reached, wanted, verified=verified)
     return session_state._with_expiry_notice(rx.redirect(target, replace=True))
 
 

@@ -550,11 +550,6 @@ async def test_the_development_mailbox_lists_mails_in_development_only(app_db: S
     assert mails_to(email)  # nothing was cleared
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gate (state/session.py admit, guard) does not pass the session's "
-    "email_verified to access.permits / refused_target / decide yet",
-)
 async def test_a_session_from_before_verification_is_sent_to_confirm_by_every_handler(
     app_db: Settings,
 ) -> None:

@@ -21,7 +21,7 @@ from onboard_app.state.session import SessionState
 from onboard_app.state.settings import SettingsState
 from tests.security.conftest import completed_person, sign_up
 from tests.state.harness import Client, redirects, toasts
-from tests.state.wizard import reach_review
+from tests.state.wizard import fill_interests, fill_preferences, fill_profile, reach_review
 
 TEAM = StepSpec(
     "team",
@@ -78,7 +78,9 @@ async def test_a_new_user_answers_the_new_step_like_any_other(
 ) -> None:
     person = await sign_up()
     tab = person.tab
-    await reach_review(tab)  # stops at the team step: it comes before the review
+    await fill_profile(tab)
+    await fill_interests(tab)
+    assert redirects(await fill_preferences(tab)) == ["/onboarding/team"]  # before the review
     assert tab.state(SessionState).reached_step == "team"
 
     # Finish is refused while the new step is unanswered.
@@ -181,7 +183,9 @@ async def test_an_optional_step_can_be_skipped_and_a_required_one_cannot(
     assert redirects(events) == ["/onboarding/profile"]
     assert get_user_by_email(person.email).onboarding_step == before.onboarding_step  # type: ignore[union-attr]
 
-    await reach_review(tab)
+    await fill_profile(tab)
+    await fill_interests(tab)
+    assert redirects(await fill_preferences(tab)) == ["/onboarding/extras"]
     assert tab.state(SessionState).reached_step == "extras"
     await tab.open("/onboarding/extras", OnboardingState.open_step)
     assert tab.state(OnboardingState).step_optional
