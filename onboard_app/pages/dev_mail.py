@@ -45,9 +45,12 @@ def _opened() -> rx.Component:
         rx.cond(
             state.opened_link,
             rx.link(
-                rx.button(rx.icon("external-link", size=14), "Open the link", size="2"),
+                rx.hstack(
+                    rx.icon("external-link", size=14), "Open the link", align="center", spacing="1"
+                ),
                 href=state.opened_link,
                 id="dev-mail-link",
+                weight="medium",
             ),
         ),
         rx.el.iframe(
