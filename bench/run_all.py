@@ -1,6 +1,7 @@
 """Every benchmark in one run: ``make bench`` (a few minutes on 2 cores).
 
     .venv/bin/python bench/run_all.py                 # micro + load (50,100 users) + explore
+                                                      # + insights (100,000 users)
     .venv/bin/python bench/run_all.py --users 200     # the 200-user target run
     .venv/bin/python bench/run_all.py --quick         # smoke run: fewer calls, 10 users
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     load.add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run")
-    parser.add_argument("--skip", default="", help="comma-separated: micro, load, explore")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: micro, load, explore, insights"
+    )
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     users = [10] if args.quick else args.users
@@ -80,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         status = subprocess.run(command, cwd=ROOT, check=False).returncode
         if status not in (0, 1):  # 1: it ran and reports a missed budget
             failed.append(f"bench_explore.py exited {status}")
+
+    if "insights" not in skip:
+        section("Onboarding insights at 100,000 users (bench/bench_insights.py)")
+        command = [sys.executable, str(ROOT / "bench" / "bench_insights.py")]
+        if args.quick:
+            command += ["--users", "5000", "--events", "50000", "--calls", "10"]
+        status = subprocess.run(command, cwd=ROOT, check=False).returncode
+        if status not in (0, 1):  # 1: it ran and reports a missed budget
+            failed.append(f"bench_insights.py exited {status}")
 
     section(f"Done in {time.monotonic() - started:.0f} s")
     for line in failed:

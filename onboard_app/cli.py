@@ -1,4 +1,8 @@
-"""Small command line for operators: ``python -m onboard_app.cli migrate|make-key|check|rules``."""
+"""Small command line for operators: ``python -m onboard_app.cli <command>``.
+
+Commands: ``migrate``, ``make-key``, ``check``, ``rules``, ``grant-admin EMAIL``,
+``revoke-admin EMAIL``, ``prune-events``.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,38 @@ def _rules() -> int:
     return 0
 
 
+def _set_admin(email: str | None, grant: bool) -> int:
+    from onboard_app.services import roles, users
+
+    address = users.normalise_email(email)
+    if address is None:
+        print("give the account's email address", file=sys.stderr)
+        return 2
+    user = users.get_user_by_email(address)
+    if user is None:
+        print(f"no account has the address {address}", file=sys.stderr)
+        return 1
+    if grant and user.password_hash is not None and user.email_verified_at is None:
+        print(f"{address} is not verified yet: its owner must confirm it first", file=sys.stderr)
+        return 1
+    users.set_role(address, roles.ADMIN if grant else roles.MEMBER)
+    if grant:
+        print(f"user {user.id} ({address}) is an admin from their next event")
+    elif address in get_settings().admin_emails:
+        print(f"user {user.id} ({address}) stays an admin: the address is in ONBOARD_ADMIN_EMAILS")
+    else:
+        print(f"user {user.id} ({address}) is no longer an admin, from their next event")
+    return 0
+
+
+def _prune() -> int:
+    from onboard_app.services.events import prune_events
+
+    days = get_settings().events_retention_days
+    print(f"deleted {prune_events()} onboarding event(s) older than {days} days")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command.
 
@@ -41,7 +77,19 @@ def main(argv: list[str] | None = None) -> int:
         The exit status.
     """
     parser = argparse.ArgumentParser(prog="python -m onboard_app.cli")
-    parser.add_argument("command", choices=("migrate", "make-key", "check", "rules"))
+    parser.add_argument(
+        "command",
+        choices=(
+            "migrate",
+            "make-key",
+            "check",
+            "rules",
+            "grant-admin",
+            "revoke-admin",
+            "prune-events",
+        ),
+    )
+    parser.add_argument("email", nargs="?", help="the account (grant-admin, revoke-admin)")
     args = parser.parse_args(argv)
     if args.command == "make-key":
         print(secrets.token_urlsafe(32))
@@ -49,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "rules":
             return _rules()
+        if args.command in ("grant-admin", "revoke-admin"):
+            return _set_admin(args.email, args.command == "grant-admin")
+        if args.command == "prune-events":
+            return _prune()
         if args.command == "check":
             settings = get_settings()
             print(f"settings OK ({settings.environment}, {len(settings.signing_keys)} key(s))")

@@ -179,11 +179,22 @@ class OnboardingProgress(SQLModel, table=True):
 
     __tablename__ = "onboarding_progress"
     __table_args__ = (
-        # The stuck list: unfinished users by how long they have been at their step.
+        # The stuck list: unfinished users by how long they have been at their step, and
+        # by sign-up time (a sign-up range, the sort by sign-up), each covering the filters.
         sa.Index(
             "ix_onboarding_progress_stuck",
             "since",
             "signed_up_at",
+            "method",
+            "flow_version",
+            "step",
+            sqlite_where=sa.text("step <> 'completed'"),
+            postgresql_where=sa.text("step <> 'completed'"),
+        ),
+        sa.Index(
+            "ix_onboarding_progress_signed_up",
+            "signed_up_at",
+            "since",
             "method",
             "flow_version",
             "step",
@@ -208,17 +219,20 @@ class OnboardingProgress(SQLModel, table=True):
 
 
 class OnboardingCount(SQLModel, table=True):
-    """Anonymous daily totals of the funnel, step times and completions.
+    """Anonymous totals of the funnel, step times and completions, by sign-up day and month.
 
-    One row per measure (``reached``, ``finished``, ``time``, ``completed``), sign-up day,
-    sign-in method, flow version, step and bucket (``time``: the duration's bucket;
-    ``completed``: the day of completion as an ordinal; else 0). No user id: the totals
-    outlive the pruned events and deleted accounts.
+    One row per measure (``reached``, ``finished``, ``time``, ``completed``), period
+    (``day``: ``cohort_day`` is the sign-up day; ``month``: the first day of the sign-up
+    month, the sum of its days), sign-in method, flow version, step and bucket (``time``:
+    the duration's bucket; ``completed``: the day of completion as an ordinal; else 0).
+    A date range reads whole months from month rows and only its ends from day rows. No
+    user id: the totals outlive the pruned events and deleted accounts.
     """
 
     __tablename__ = "onboarding_counts"
 
     measure: str = Field(max_length=10, primary_key=True)
+    period: str = Field(max_length=5, primary_key=True)
     cohort_day: date = Field(primary_key=True)
     method: str = Field(max_length=10, primary_key=True)
     flow_version: int = Field(primary_key=True)

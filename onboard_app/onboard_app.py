@@ -128,3 +128,15 @@ if not get_settings().is_production:
         on_load=DevMailboxState.load,
     )
 # --- Email verification, password reset, development mailbox ---
+
+# --- Admin: onboarding insights ---
+from onboard_app.pages.admin import admin_onboarding_page  # noqa: E402
+from onboard_app.state.admin import AdminState  # noqa: E402
+
+app.add_page(
+    admin_onboarding_page,
+    route=routes.ADMIN_ONBOARDING,
+    title="Onboarding insights · Onboard",
+    on_load=AdminState.load,
+)
+# --- Admin: onboarding insights ---

@@ -23,6 +23,8 @@ FORGOT_PASSWORD: Final = "/forgot-password"  # noqa: S105 (a path, not a passwor
 RESET_PASSWORD: Final = "/reset-password"  # noqa: S105 (a path, not a password)
 #: The development mailbox (registered in development only).
 DEV_MAILBOX: Final = "/dev/mail"
+#: The onboarding insights (admins only).
+ADMIN_ONBOARDING: Final = "/admin/onboarding"
 #: The fragment key of a mailed link's token: a fragment never reaches a server, a proxy
 #: or a ``Referer``.
 LINK_TOKEN: Final = "token"  # noqa: S105 (a key name, not a secret)

@@ -1,4 +1,4 @@
-"""onboarding insights: events, progress, daily counts; users.role
+"""onboarding insights: events, progress, daily and monthly counts; users.role
 
 Revision ID: d6d33befc5d2
 Revises: 47ef2bb8b11e
@@ -64,9 +64,17 @@ def upgrade() -> None:
         sqlite_where=_UNFINISHED,
         postgresql_where=_UNFINISHED,
     )
+    op.create_index(
+        'ix_onboarding_progress_signed_up',
+        'onboarding_progress',
+        ['signed_up_at', 'since', 'method', 'flow_version', 'step'],
+        sqlite_where=_UNFINISHED,
+        postgresql_where=_UNFINISHED,
+    )
     op.create_table(
         'onboarding_counts',
         sa.Column('measure', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
         sa.Column('cohort_day', sa.Date(), nullable=False),
         sa.Column('method', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column('flow_version', sa.Integer(), nullable=False),
@@ -74,7 +82,7 @@ def upgrade() -> None:
         sa.Column('bucket', sa.Integer(), nullable=False),
         sa.Column('users', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            'measure', 'cohort_day', 'method', 'flow_version', 'step', 'bucket'
+            'measure', 'period', 'cohort_day', 'method', 'flow_version', 'step', 'bucket'
         ),
     )
     # Users who signed up before events existed: where they are now, since their last
@@ -96,6 +104,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table('onboarding_counts')
+    op.drop_index('ix_onboarding_progress_signed_up', table_name='onboarding_progress')
     op.drop_index('ix_onboarding_progress_stuck', table_name='onboarding_progress')
     op.drop_table('onboarding_progress')
     op.drop_index('ix_onboarding_events_at', table_name='onboarding_events')

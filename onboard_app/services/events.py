@@ -11,9 +11,9 @@ Each event also keeps two summaries up to date, so the insights page never scans
 - ``onboarding_progress``: one row per user, their reached step and since when (the
   stuck list), plus their ``journey``: per flow version and step, when they first opened
   and first finished it;
-- ``onboarding_counts``: anonymous totals per sign-up day, sign-in method, flow version
-  and step: people who reached and finished each step (each person once), a histogram of
-  the time from opening a step to finishing it, and completions by day.
+- ``onboarding_counts``: anonymous totals per sign-up day (and month), sign-in method,
+  flow version and step: people who reached and finished each step (each person once), a
+  histogram of the time from opening a step to finishing it, and completions by day.
 
 Events older than ``ONBOARD_EVENTS_RETENTION_DAYS`` are removed by :func:`prune_events`;
 the counts, which name nobody, are kept.
@@ -54,6 +54,9 @@ REACHED: Final = "reached"
 DONE: Final = "finished"
 TIME: Final = "time"
 COMPLETED: Final = "completed"
+#: Periods of ``onboarding_counts``: each total is kept per sign-up day and per month.
+DAY: Final = "day"
+MONTH: Final = "month"
 
 #: Time buckets per doubling: a bucket spans 19 %, its middle is within 9 % of any value in it.
 BUCKETS_PER_DOUBLING: Final = 4
@@ -77,6 +80,12 @@ def utc(moment: datetime) -> datetime:
 def day_of(moment: datetime) -> date:
     """The UTC day of a time."""
     return utc(moment).date()
+
+
+def cohorts(signed_up_at: datetime) -> tuple[tuple[str, date], tuple[str, date]]:
+    """The two ``(period, cohort_day)`` keys a person's totals go to: their day and month."""
+    day = day_of(signed_up_at)
+    return (DAY, day), (MONTH, day.replace(day=1))
 
 
 def time_bucket(seconds: float) -> int:
@@ -187,11 +196,32 @@ def record(session: Session, user: User, kind: str, step: str) -> None:
     )
     session.add(progress)
     if added:
-        cohort = {"cohort_day": day_of(user.created_at), "method": method, "flow_version": version}
-        add_counts(session, [{**cohort, **vars(c), "users": 1} for c in added])
+        add_counts(
+            session,
+            [
+                {
+                    "period": period,
+                    "cohort_day": cohort_day,
+                    "method": method,
+                    "flow_version": version,
+                    **vars(count),
+                    "users": 1,
+                }
+                for count in added
+                for period, cohort_day in cohorts(user.created_at)
+            ],
+        )
 
 
-_COUNT_KEY: Final = ("measure", "cohort_day", "method", "flow_version", "step", "bucket")
+COUNT_KEY: Final = (
+    "measure",
+    "period",
+    "cohort_day",
+    "method",
+    "flow_version",
+    "step",
+    "bucket",
+)
 
 
 def add_counts(session: Session | sa.Connection, rows: list[Mapping[str, Any]]) -> None:
@@ -207,11 +237,11 @@ def add_counts(session: Session | sa.Connection, rows: list[Mapping[str, Any]]) 
     table = cast(sa.Table, sa.inspect(OnboardingCount).local_table)
     bind = session.get_bind() if isinstance(session, Session) else session
     insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
-    ordered = sorted(rows, key=lambda row: tuple(str(row[k]) for k in _COUNT_KEY))
+    ordered = sorted(rows, key=lambda row: tuple(str(row[k]) for k in COUNT_KEY))
     statement = insert(table).values(ordered)
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=list(_COUNT_KEY),
+            index_elements=list(COUNT_KEY),
             set_={"users": table.c.users + statement.excluded.users},
         )
     )
