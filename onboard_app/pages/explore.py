@@ -25,7 +25,7 @@ def _card(card: Card) -> rx.Component:
                 rx.spacer(),
                 rx.badge(card.kind, variant="surface", color_scheme="gray"),
                 width="100%",
-                align="start",
+                align="center",
             ),
             rx.text(card.description, size="2", color_scheme="gray"),
             rx.flex(
