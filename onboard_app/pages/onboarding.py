@@ -17,7 +17,6 @@ from onboard_app.components.layout import (
     session_watch,
     themed,
 )
-from onboard_app.components.prefetch import prefetch_page
 from onboard_app.components.stepper import stepper
 from onboard_app.services.onboarding import (
     Step,
@@ -184,8 +183,6 @@ def _summary_row(step: StepSpec) -> rx.Component:
 def review_body() -> rx.Component:
     """Summary of every answer of the spec with a link back to its step."""
     return rx.vstack(
-        # Explore's code is fetched while the answers are read: Finish does not wait for it.
-        prefetch_page(routes.EXPLORE),
         rx.box(*[_summary_row(step) for step in steps()], width="100%"),
         _nav(
             rx.button(
