@@ -143,6 +143,10 @@ def hydrated(update: Update) -> bool:
     return update.delta.get(ROOT_STATE, {}).get(IS_HYDRATED) is True
 
 
+#: Reads the verification code mailed to an address.
+CodeFor = Callable[[str], str]
+
+
 def changed(state: str, var: str) -> Until:
     """Completion test for a setter: the var is in the delta."""
     return lambda update: (var + FIELD) in update.delta.get(state, {})
@@ -437,12 +441,18 @@ class OnboardNames:
         from reflex_base.event import EventHandler
         from reflex_base.utils.format import format_event_handler
 
-        from onboard_app.state.auth import AuthFormState, LoginState, SignupState
+        from onboard_app.state.auth import (
+            AuthFormState,
+            LoginState,
+            SignupState,
+            VerifyEmailState,
+        )
         from onboard_app.state.onboarding import OnboardingState
         from onboard_app.state.session import TOKEN_STORAGE_NAME, SessionState
 
         handlers = [
             SignupState.sign_up,
+            VerifyEmailState.submit_code,
             LoginState.log_in,
             SessionState.log_out,
             OnboardingState.set_field,
@@ -525,15 +535,38 @@ class OnboardClient(ReflexClient):
         """The login/signup form's error message."""
         return str(self.var(self.names.auth_form, "form_error", ""))
 
-    async def sign_up(self, email: str, password: str) -> list[Update]:
-        """Submit the signup form; follows the redirect into the wizard."""
+    async def sign_up(
+        self, email: str, password: str, code_for: CodeFor | None = None
+    ) -> list[Update]:
+        """Submit the signup form and, given ``code_for``, type the mailed code.
+
+        Args:
+            email: The new account's address.
+            password: Its password.
+            code_for: Reads the 6-digit code mailed to an address (blocking; run in a
+                thread). Without it the tab stays on the "check your email" screen.
+
+        Returns:
+            The messages, up to the wizard when the code was typed.
+        """
         updates = await self.call(
             self.names.handlers["sign_up"],
             {"form": {"email": email, "password": password}},
             until=lambda u: redirected(u) or self._form_done(u),
             label="sign_up",
         )
-        return await self.follow(updates)
+        updates = await self.follow(updates)
+        if code_for is None or self.path.rstrip("/") != "/verify-email":
+            return updates
+        code = await asyncio.to_thread(code_for, email)
+        return await self.follow(
+            await self.call(
+                self.names.handlers["submit_code"],
+                {"form": {"otp": code}},
+                until=redirected,
+                label="submit_code",
+            )
+        )
 
     async def log_in(self, email: str, password: str) -> list[Update]:
         """Submit the login form; follows the redirect on success.
@@ -577,12 +610,15 @@ class OnboardClient(ReflexClient):
         updates = await self.call(self.names.handlers[handler], until=redirected, label=handler)
         return await self.follow(updates)
 
-    async def journey(self, email: str, password: str, think: float = 0.0) -> None:
-        """Sign up, answer and submit every step, finish, land on explore.
+    async def journey(
+        self, email: str, password: str, code_for: CodeFor, think: float = 0.0
+    ) -> None:
+        """Sign up (with the mailed code), answer and submit every step, finish, land on explore.
 
         Args:
             email: A new account's address.
             password: Its password.
+            code_for: Reads the code mailed to an address (see :meth:`sign_up`).
             think: Seconds to pause between actions (a person reading and typing).
 
         Raises:
@@ -595,7 +631,7 @@ class OnboardClient(ReflexClient):
 
         await self.connect("/signup")
         await pause()
-        await self.sign_up(email, password)
+        await self.sign_up(email, password, code_for)
         self._expect_path("/onboarding/profile")
         for name, value in PROFILE:
             await pause()

@@ -243,6 +243,11 @@ def mail_to(address: str, kind: str | None = None, *, count: int = 1) -> Letter:
     return wait_for_letter(lambda: from_smtp(shared_smtp()), address, kind, count=count)
 
 
+def mailed_code(address: str) -> str:
+    """The 6-digit code of the newest verification mail sent to ``address``."""
+    return mail_to(address, "verify_email").code
+
+
 def sign_up(page: Page, email: str, password: str = PASSWORD) -> None:
     """Create an account through the signup page and the mailed code; ends in the wizard."""
     page.goto("/signup")

@@ -14,6 +14,7 @@ import redis
 import sqlalchemy as sa
 
 from onboard_app.services.db import get_engine
+from tests.e2e.conftest import mailed_code
 from tests.scale.conftest import LoopThread, ScaleApp, Tabs
 
 PASSWORD = "correct horse battery staple"
@@ -43,7 +44,7 @@ def test_logout_on_one_worker_rejects_the_token_on_the_other(
 async def _logout_across_workers(scale_app: ScaleApp, tabs: Tabs) -> None:
     first, first_pid = await tabs.open("/signup")
     email = new_email("logout")
-    await first.sign_up(email, PASSWORD)
+    await first.sign_up(email, PASSWORD, mailed_code)
     assert first.path == "/onboarding/profile"
     token = first.token
     user_id = int(first.claims()["sub"])
@@ -94,7 +95,7 @@ def test_login_throttle_counts_failures_across_workers(
 async def _throttle_across_workers(scale_app: ScaleApp, tabs: Tabs) -> None:
     owner, _ = await tabs.open("/signup")
     email = new_email("throttle")
-    await owner.sign_up(email, PASSWORD)
+    await owner.sign_up(email, PASSWORD, mailed_code)
     await owner.close()
 
     on_a, pid_a = await tabs.open("/login")

@@ -15,7 +15,10 @@ import pytest
 from reflex.state import BaseState, State
 from reflex_base.registry import RegistrationContext
 
+import onboard_app.state.account_recovery
+import onboard_app.state.admin
 import onboard_app.state.auth
+import onboard_app.state.dev_mail
 import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
@@ -39,6 +42,11 @@ PATHS = [
     *routes.onboarding_pages(),
     routes.EXPLORE,
     routes.SETTINGS,
+    routes.VERIFY_EMAIL,
+    routes.FORGOT_PASSWORD,
+    routes.RESET_PASSWORD,
+    routes.DEV_MAILBOX,
+    routes.ADMIN_ONBOARDING,
     *(routes.oauth_callback(p) for p in routes.PROVIDERS),
     "/404",
     "/onboarding/completed",

@@ -142,7 +142,11 @@ async def test_reload_mid_wizard_loses_nothing_saved(app_db: Settings) -> None:
         "Orbital mechanics.",
     )
     assert set(form.selections["interests"]) == {"go", "security", "databases"}
-    assert (form.values["experience_level"], form.values["email_digest"], form.values["theme"]) == ("advanced", "yes", "dark")
+    assert (form.values["experience_level"], form.values["email_digest"], form.values["theme"]) == (
+        "advanced",
+        "yes",
+        "dark",
+    )
     assert form.shown["interests"] and form.shown["role"] == "Software developer"
     # And Finish from the reloaded tab works.
     assert redirects(await reloaded.call(OnboardingState.finish_onboarding)) == ["/explore"]

@@ -20,7 +20,10 @@ from reflex.state import BaseState, State, UpdateVarsInternalState
 from reflex_base.registry import RegistrationContext
 
 # Every state module the app registers (onboard_app.py imports the same ones).
+import onboard_app.state.account_recovery
+import onboard_app.state.admin
 import onboard_app.state.auth
+import onboard_app.state.dev_mail
 import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
@@ -124,31 +127,56 @@ def test_the_attack_surface_is_what_we_think() -> None:
     """If a handler is added, this list (and the fuzzing below) must be looked at again."""
     surface = {(cls.__name__, name) for cls, name in public_handlers()}
     assert surface == {
-        ("SessionState", "guard"),
-        ("SessionState", "log_out"),
-        ("AuthFormState", "toggle_password"),
+        ("AdminState", "clear_filters"),
+        ("AdminState", "export_funnel"),
+        ("AdminState", "export_stuck"),
+        ("AdminState", "load"),
+        ("AdminState", "next_page"),
+        ("AdminState", "previous_page"),
+        ("AdminState", "set_method"),
+        ("AdminState", "set_signed_up_from"),
+        ("AdminState", "set_signed_up_to"),
+        ("AdminState", "set_stuck_days"),
+        ("AdminState", "set_version"),
+        ("AdminState", "sort_stuck"),
         ("AuthFormState", "reset_form"),
-        ("LoginState", "log_in"),
-        ("SignupState", "sign_up"),
-        ("OnboardingState", "open_step"),
-        ("OnboardingState", "set_field"),
-        ("OnboardingState", "toggle_choice"),
-        ("OnboardingState", "submit"),
-        ("OnboardingState", "skip"),
-        ("OnboardingState", "go_back"),
-        ("OnboardingState", "finish_onboarding"),
-        ("ExploreState", "load"),
-        ("ExploreState", "search"),
-        ("ExploreState", "toggle_chip"),
+        ("AuthFormState", "toggle_password"),
+        ("DevMailboxState", "clear"),
+        ("DevMailboxState", "load"),
+        ("DevMailboxState", "open_mail"),
         ("ExploreState", "clear_filters"),
+        ("ExploreState", "load"),
         ("ExploreState", "next_page"),
         ("ExploreState", "previous_page"),
+        ("ExploreState", "search"),
+        ("ExploreState", "toggle_chip"),
+        ("ForgotPasswordState", "request_reset"),
+        ("ForgotPasswordState", "reset_form"),
+        ("LoginState", "log_in"),
+        ("OAuthState", "complete_login"),
+        ("OAuthState", "start_login"),
+        ("OnboardingState", "finish_onboarding"),
+        ("OnboardingState", "go_back"),
+        ("OnboardingState", "open_step"),
+        ("OnboardingState", "set_field"),
+        ("OnboardingState", "skip"),
+        ("OnboardingState", "submit"),
+        ("OnboardingState", "toggle_choice"),
+        ("ResetPasswordState", "open_link"),
+        ("ResetPasswordState", "rate_password"),
+        ("ResetPasswordState", "reset_password"),
+        ("SessionState", "guard"),
+        ("SessionState", "log_out"),
         ("SettingsState", "load"),
+        ("SettingsState", "save_section"),
         ("SettingsState", "set_field"),
         ("SettingsState", "toggle_choice"),
-        ("SettingsState", "save_section"),
-        ("OAuthState", "start_login"),
-        ("OAuthState", "complete_login"),
+        ("SignupState", "rate_password"),
+        ("SignupState", "set_email"),
+        ("SignupState", "sign_up"),
+        ("VerifyEmailState", "open_page"),
+        ("VerifyEmailState", "send_again"),
+        ("VerifyEmailState", "submit_code"),
     }
 
 
@@ -219,7 +247,10 @@ async def test_setvar_reaches_only_the_validating_setters(app_db: Settings) -> N
     assert session.reached_step == "interests"
     form = tab.state(OnboardingState)
     # Whatever arrived went through the explicit setters: capped text, known choices only.
-    assert isinstance(form.values["display_name"], str) and len(form.values["display_name"]) <= 2 * MAX_NAME
+    assert (
+        isinstance(form.values["display_name"], str)
+        and len(form.values["display_name"]) <= 2 * MAX_NAME
+    )
     assert form.values["role"] == "developer" and form.values["theme"] == ""
     assert form.selections["interests"] == []
     assert snapshot(app_db) == before

@@ -79,7 +79,12 @@ async def test_database_locked_at_finish_rolls_back_keeps_everything_and_retry_w
     await reach_review(tab)
     token, before = person.token, snapshot(app_db)
     form = tab.state(OnboardingState)
-    answers = (form.values["display_name"], form.values["role"], list(form.selections["interests"]), form.values["theme"])
+    answers = (
+        form.values["display_name"],
+        form.values["role"],
+        list(form.selections["interests"]),
+        form.values["theme"],
+    )
 
     with short_busy_timeout(app_db.database_url), write_lock(app_db.database_url):
         started = time.monotonic()
@@ -90,7 +95,12 @@ async def test_database_locked_at_finish_rolls_back_keeps_everything_and_retry_w
     assert snapshot(app_db) == before  # rolled back: still at review, nothing half-written
     assert tab.state(SessionState).token == token  # the session is kept, not re-minted
     assert tab.state(SessionState).signed_in
-    assert (form.values["display_name"], form.values["role"], list(form.selections["interests"]), form.values["theme"]) == answers
+    assert (
+        form.values["display_name"],
+        form.values["role"],
+        list(form.selections["interests"]),
+        form.values["theme"],
+    ) == answers
     assert form.saving is False
 
     events = await tab.call(OnboardingState.finish_onboarding)

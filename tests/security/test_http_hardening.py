@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     PASSWORD,
     RunningApp,
     at,
+    mailed_code,
     new_email,
     start_app,
     stop_app,
@@ -199,7 +200,7 @@ async def test_a_reconnect_with_a_closed_tabs_client_token_gets_none_of_its_data
     email = new_email()
     victim = OnboardClient(app.url, names, build=build)
     await victim.connect("/signup")
-    await victim.sign_up(email, PASSWORD)
+    await victim.sign_up(email, PASSWORD, mailed_code)
     await victim.set_answer("display_name", "Victim Secret Name")
     assert victim.var(names.session, "user_email") == email
     assert victim.var(names.answers, "values")["display_name"] == "Victim Secret Name"

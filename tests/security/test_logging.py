@@ -43,7 +43,7 @@ from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from onboard_app.state.settings import SettingsState
 from tests.conftest import make_settings
-from tests.e2e.conftest import RunningApp, new_email, start_app, stop_app
+from tests.e2e.conftest import RunningApp, mailed_code, new_email, start_app, stop_app
 from tests.fakes.github import GitHubFake, GitHubUser
 from tests.scale.infra import worker_pids
 from tests.security.conftest import (
@@ -279,7 +279,7 @@ async def test_crafted_events_leave_no_secret_and_bounded_junk_in_the_production
     email = new_email("logs")
     person = tab(prod_app, names)
     await person.connect("/signup")
-    await person.sign_up(email, PASSWORD)
+    await person.sign_up(email, PASSWORD, mailed_code)
     token, user = person.token, person.claims()["sub"]
     failed = tab(prod_app, names)
     await failed.connect("/login")

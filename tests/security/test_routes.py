@@ -15,7 +15,7 @@ from reflex.istate.data import RouterData
 
 from onboard_app.services.onboarding import wizard_steps
 from onboard_app.settings import OAuthClientSettings, Settings, override_settings
-from onboard_app.state.auth import LoginState, SignupState
+from onboard_app.state.auth import LoginState, SignupState, VerifyEmailState
 from onboard_app.state.explore import ExploreState
 from onboard_app.state.oauth import OAuthState
 from onboard_app.state.onboarding import OnboardingState
@@ -33,6 +33,7 @@ from tests.security.conftest import (
     unique_email,
 )
 from tests.state.harness import Client, redirects
+from tests.state.mail import last_mail
 
 WIZARD_PAGES = [f"/onboarding/{step}" for step in wizard_steps()]
 
@@ -192,8 +193,11 @@ async def test_login_follows_an_allowed_next_only_as_far_as_the_user_may_go(
 @pytest.mark.parametrize("next_param", HOSTILE_NEXT[:13], ids=repr)
 async def test_signup_never_follows_a_hostile_next(app_db: Settings, next_param: str) -> None:
     tab = new_tab()
+    email = unique_email()
     navigate_encoded(tab, "/signup", next_param)
-    events = await tab.call(SignupState.sign_up, {"email": unique_email(), "password": PASSWORD})
+    events = await tab.call(SignupState.sign_up, {"email": email, "password": PASSWORD})
+    assert redirects(events) == ["/verify-email"]
+    events = await tab.call(VerifyEmailState.submit_code, {"otp": last_mail(email).code})
     assert redirects(events) == ["/onboarding/profile"]
 
 
