@@ -21,7 +21,7 @@ from onboard_app.state.session import SessionState
 from onboard_app.state.settings import SettingsState
 from tests.security.conftest import completed_person, sign_up
 from tests.state.harness import Client, redirects, toasts
-from tests.state.wizard import fill_interests, fill_preferences, fill_profile, reach_review
+from tests.state.wizard import fill_interests, fill_preferences, fill_profile
 
 TEAM = StepSpec(
     "team",
