@@ -43,6 +43,11 @@ PRIVATE_PAGES: Final = (
     routes.EXPLORE,
     routes.SETTINGS,
     routes.OAUTH_CALLBACK_PREFIX,
+    routes.VERIFY_EMAIL,
+    routes.FORGOT_PASSWORD,
+    routes.RESET_PASSWORD,
+    routes.DEV_MAILBOX,
+    routes.ADMIN_ONBOARDING,
 )
 PERMISSIONS_POLICY: Final = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 #: HTML bodies larger than this are passed through unhashed (the policy then blocks

@@ -76,34 +76,11 @@ def normalise_password(password: str) -> str:
     return unicodedata.normalize("NFC", password)
 
 
-def password_problem(password: object) -> str | None:
-    """Why a new password is not acceptable, or ``None`` if it is.
-
-    Args:
-        password: The submitted password (any type).
-
-    Returns:
-        A message for the user, or ``None``.
-    """
-    if not isinstance(password, str) or not password:
-        return "Enter a password."
-    if has_bad_characters(password):
-        return "The password contains a character we cannot accept."
-    length = len(normalise_password(password))
-    if length < MIN_PASSWORD:
-        return f"Use at least {MIN_PASSWORD} characters."
-    if length > MAX_PASSWORD:
-        return f"Use at most {MAX_PASSWORD} characters."
-    if not password.strip():
-        return "The password cannot be only spaces."
-    return None
-
-
 def hash_password(password: str) -> str:
     """Hash a password with argon2id (CPU-heavy: call it off the event loop).
 
     Args:
-        password: An acceptable password (see :func:`password_problem`).
+        password: An acceptable password (see :mod:`~onboard_app.services.password_policy`).
 
     Returns:
         The encoded argon2id hash.

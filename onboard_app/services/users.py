@@ -216,6 +216,8 @@ def create_external_user(
                 github_id=github_id,
                 oidc_issuer=oidc_issuer,
                 oidc_subject=oidc_subject,
+                # The provider vouched for the address (linking keeps only verified ones).
+                email_verified_at=utcnow() if email else None,
             )
             session.add(user)
             session.flush()

@@ -48,6 +48,10 @@ PRIVATE = [
     "/onboarding/profile/",
     "/onboarding/review/",
     "/auth/callback/github",
+    "/verify-email",
+    "/forgot-password",
+    "/reset-password",
+    "/admin/onboarding",
     "/ping",
     "/_health",
 ]
