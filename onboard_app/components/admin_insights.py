@@ -96,9 +96,10 @@ def sortable_header(text: str, column: str) -> rx.Component:
             ),
             on_click=AdminState.sort_stuck(column),
             variant="ghost",
-            size="1",
+            size="2",
             color_scheme="gray",
             high_contrast=True,
+            font_weight="bold",
             id=f"sort-{column}",
         ),
         scope="col",
@@ -108,9 +109,28 @@ def sortable_header(text: str, column: str) -> rx.Component:
     )
 
 
-def scrolling(table: rx.Component) -> rx.Component:
+#: The table's own scroll area is switched off: the box around it scrolls instead, and
+#: takes the keyboard focus, so a keyboard can scroll a table wider than a phone.
+SCROLL_CSS = """
+.insights-scroll .rt-ScrollAreaViewport { overflow: visible !important; }
+.insights-scroll:focus-visible {
+  outline: 2px solid var(--accent-11); outline-offset: 2px; border-radius: var(--radius-2);
+}
+"""
+
+
+def scrolling(table: rx.Component, label: str) -> rx.Component:
     """A table that scrolls sideways on a phone instead of squeezing its columns."""
-    return rx.box(table, width="100%", overflow_x="auto")
+    return rx.box(
+        rx.el.style(SCROLL_CSS),
+        table,
+        class_name="insights-scroll",
+        tab_index=0,
+        role="region",
+        aria_label=label,
+        width="100%",
+        overflow_x="auto",
+    )
 
 
 def completions_chart() -> rx.Component:
@@ -146,7 +166,6 @@ def completions_chart() -> rx.Component:
                     width="100%",
                     height=260,
                 ),
-                aria_hidden="true",
                 width="100%",
             ),
             rx.el.figcaption(

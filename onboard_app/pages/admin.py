@@ -151,7 +151,8 @@ def _funnel() -> rx.Component:
                 width="100%",
                 aria_labelledby="funnel-title",
                 id="funnel-table",
-            )
+            ),
+            "Funnel table",
         ),
         action=_download_button("Download CSV", AdminState.export_funnel, "export-funnel"),
     )
@@ -243,7 +244,8 @@ def _stuck() -> rx.Component:
                         width="100%",
                         aria_labelledby="stuck-title",
                         id="stuck-table",
-                    )
+                    ),
+                    "Table of people stuck at a step",
                 ),
                 _pager(),
                 spacing="3",

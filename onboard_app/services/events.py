@@ -25,6 +25,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final, cast
 
 import sqlalchemy as sa
@@ -173,28 +174,34 @@ def record(session: Session, user: User, kind: str, step: str) -> None:
     version = flow_version()
     method = sign_in_method(user)
     reached = str(user.onboarding_step)
-    progress = session.get(OnboardingProgress, user.id)
-    if progress is None:
-        progress = OnboardingProgress(
-            user_id=user.id,
-            step=reached,
-            since=now,
-            flow_version=version,
-            method=method,
-            signed_up_at=user.created_at,
-        )
-    elif progress.step != reached:
-        progress.step, progress.since = reached, now
-    progress.flow_version, progress.method = version, method
-    journey = dict(progress.journey or {})
+    # Core statements, built once: this runs inside every save, and ORM objects for two
+    # small rows cost more than the SQL.
+    found = session.execute(_PROGRESS, {"user_id": user.id}).first()
+    journey = dict(found.journey or {}) if found is not None else {}
     added = track(journey, kind, step, version, now)
-    progress.journey = journey
-    session.add(
-        OnboardingEvent(
-            user_id=user.id, kind=kind, step=step, flow_version=version, method=method, at=now
+    values = {"flow_version": version, "method": method, "journey": journey}
+    if found is None:
+        values |= {"step": reached, "since": now, "signed_up_at": user.created_at}
+        session.execute(sa.insert(_table(OnboardingProgress)), {"user_id": user.id, **values})
+    else:
+        if found.step != reached:
+            values |= {"step": reached, "since": now}
+        session.execute(
+            sa.update(_table(OnboardingProgress))
+            .where(col(OnboardingProgress.user_id) == user.id)
+            .values(values)
         )
+    session.execute(
+        sa.insert(_table(OnboardingEvent)),
+        {
+            "user_id": user.id,
+            "kind": kind,
+            "step": step,
+            "flow_version": version,
+            "method": method,
+            "at": now,
+        },
     )
-    session.add(progress)
     if added:
         add_counts(
             session,
@@ -213,6 +220,15 @@ def record(session: Session, user: User, kind: str, step: str) -> None:
         )
 
 
+def _table(model: type[Any]) -> sa.Table:
+    return cast(sa.Table, sa.inspect(model).local_table)
+
+
+_PROGRESS: Final = sa.select(col(OnboardingProgress.step), col(OnboardingProgress.journey)).where(
+    col(OnboardingProgress.user_id) == sa.bindparam("user_id")
+)
+
+
 COUNT_KEY: Final = (
     "measure",
     "period",
@@ -224,27 +240,30 @@ COUNT_KEY: Final = (
 )
 
 
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> sa.Insert:
+    # Built once per dialect: compiling a fresh statement cost more than running it.
+    table = _table(OnboardingCount)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(COUNT_KEY),
+        set_={"users": table.c.users + statement.excluded.users},
+    )
+
+
 def add_counts(session: Session | sa.Connection, rows: list[Mapping[str, Any]]) -> None:
     """Add to ``onboarding_counts`` (insert or increment), in key order.
 
-    Rows are written in one statement sorted by key, so two transactions that touch the
-    same totals lock them in the same order and never deadlock.
+    Rows are written sorted by key, so two transactions that touch the same totals lock
+    them in the same order and never deadlock.
 
     Args:
         session: A session or connection in the caller's transaction.
         rows: Key columns and ``users`` (the amount to add); no key twice.
     """
-    table = cast(sa.Table, sa.inspect(OnboardingCount).local_table)
     bind = session.get_bind() if isinstance(session, Session) else session
-    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
     ordered = sorted(rows, key=lambda row: tuple(str(row[k]) for k in COUNT_KEY))
-    statement = insert(table).values(ordered)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(COUNT_KEY),
-            set_={"users": table.c.users + statement.excluded.users},
-        )
-    )
+    session.execute(_upsert(bind.dialect.name), ordered)
 
 
 def prune_events(*, now: datetime | None = None, url: str | None = None) -> int:

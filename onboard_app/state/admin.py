@@ -108,6 +108,10 @@ def _stuck_row(person: StuckUser) -> StuckRow:
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _parse_day(value: object) -> date | str | None:
     """A ``YYYY-MM-DD`` from a date input: the date, ``None`` when empty, else a message."""
     text = clean_text(value, max_chars=10)
@@ -162,8 +166,10 @@ class AdminState(rx.State):
             return ""
         total = sum(int(point["completions"]) for point in self.completions)
         first, last = self.completions[0]["day"], self.completions[-1]["day"]
+        if first == last:
+            return f"{_count(total, 'completion')} on {first}."
         days = len(self.completions)
-        return f"{total} completions over {days} days, from {first} to {last}."
+        return f"{_count(total, 'completion')} over {days} days, from {first} to {last}."
 
     @rx.var
     def version_options(self) -> list[str]:

@@ -130,6 +130,7 @@ async def test_an_admin_gets_the_funnel_chart_and_stuck_list(admins: Settings) -
     funnel = {row.step: (row.reached, row.finished) for row in state.funnel}
     assert funnel == {"profile": (3, 3), "interests": (3, 2), "preferences": (2, 2), REVIEW: (2, 2)}
     assert [p["completions"] for p in state.completions] == [2]
+    assert state.chart_summary == f"2 completions on {datetime.now(UTC).date().isoformat()}."
     assert state.stuck_total == 0  # nobody for more than 7 days
     await admin.call(AdminState.set_stuck_days, "0")
     assert [(r.email, r.step) for r in state.stuck] == [("stuck@example.com", "Your interests")]
