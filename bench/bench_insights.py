@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -271,6 +272,8 @@ class Result:
     stuck: list[float]
     naive_ms: float
     load_s: float
+    #: Samples of each scenario and view, to show the slowest one.
+    cases: dict[str, list[float]] = field(default_factory=dict)
 
 
 def measure(database: str, url: str, data: Data, calls: int) -> Result:
@@ -281,21 +284,25 @@ def measure(database: str, url: str, data: Data, calls: int) -> Result:
     check(url, data)
     funnel_ms: list[float] = []
     stuck_ms: list[float] = []
-    for _, filters in scenarios(data.now):
-        funnel_ms += timed(lambda f=filters: insights.funnel(f, url), calls)
+    cases: dict[str, list[float]] = {}
+    for name, filters in scenarios(data.now):
+        cases[f"funnel, {name}"] = timed(lambda f=filters: insights.funnel(f, url), calls)
+        funnel_ms += cases[f"funnel, {name}"]
         for view in STUCK_VIEWS:
-            stuck_ms += timed(
+            key = f"stuck, {name}, by {view['sort']} page {view['page']}"
+            cases[key] = timed(
                 lambda f=filters, v=view: insights.stuck_users(
                     f, days=7, now=data.now, url=url, **v
                 ),
                 max(1, calls // len(STUCK_VIEWS)),
             )
+            stuck_ms += cases[key]
     began = time.perf_counter()
     people, log = reference.load(url)
     reference.funnel(people, log, Filters())
     reference.stuck(people, log, Filters(), days=7, now=data.now)
     naive_ms = (time.perf_counter() - began) * 1000
-    return Result(database, funnel_ms, stuck_ms, naive_ms, load_s)
+    return Result(database, funnel_ms, stuck_ms, naive_ms, load_s, cases)
 
 
 @contextmanager
@@ -341,6 +348,13 @@ def report(results: list[Result], data: Data) -> bool:
                 f"{statistics.median(samples):8.2f} {worst:8.2f}  {result.naive_ms:9.0f}"
                 f"  ({result.load_s:.0f})"
             )
+    for result in results:
+        slowest = max(result.cases, key=lambda k: statistics.median(result.cases[k]))
+        samples = result.cases[slowest]
+        print(
+            f"  slowest case on {result.database}: {slowest} "
+            f"(p50 {statistics.median(samples):.2f} ms, max {max(samples):.2f} ms)"
+        )
     print(f"Budget p95 <= {BUDGET_MS:.0f} ms: {'met' if within else 'MISSED'}")
     return within
 
@@ -351,14 +365,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=40, help="timed calls per scenario")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     data = generate(args.users, args.events)
     print(f"generated in {time.perf_counter() - began:.0f} s", flush=True)
     results = []
-    with sqlite_database() as url:
-        results.append(measure("SQLite", url, data, args.calls))
+    one, five, _ = os.getloadavg()
+    print(f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} cores")
+    if not args.skip_sqlite:
+        with sqlite_database() as url:
+            results.append(measure("SQLite", url, data, args.calls))
     if not args.skip_postgres:
         with postgres_database() as url:
             results.append(measure("PostgreSQL", url, data, args.calls))

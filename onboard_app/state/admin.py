@@ -10,6 +10,7 @@ as text from the page's controls and are checked here; the queries are in
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -185,14 +186,18 @@ class AdminState(rx.State):
             flow_version=int(self.version) if self.version.isdigit() else None,
         )
 
-    def _stuck_page(self, filters: Filters, page: int, page_size: int) -> StuckPage:
-        return insights.stuck_users(
-            filters,
-            days=self.stuck_days,
-            sort=self.sort,
-            descending=self.descending,
-            page=page,
-            page_size=page_size,
+    async def _stuck_page(self, filters: Filters, page: int, page_size: int) -> StuckPage:
+        """The stuck list with this tab's threshold and sort, read in a thread."""
+        return await asyncio.to_thread(
+            functools.partial(
+                insights.stuck_users,
+                filters,
+                days=self.stuck_days,
+                sort=self.sort,
+                descending=self.descending,
+                page=page,
+                page_size=page_size,
+            )
         )
 
     async def _refresh(self, *, everything: bool = True) -> AsyncIterator[Events]:
@@ -210,7 +215,7 @@ class AdminState(rx.State):
                 self.completions = [
                     {"day": d.day.isoformat(), "completions": d.completions} for d in days
                 ]
-            page = await asyncio.to_thread(self._stuck_page, filters, self.page, PAGE_SIZE)
+            page = await self._stuck_page(filters, self.page, PAGE_SIZE)
         except SQLAlchemyError:
             log.exception("insights query failed")
             yield rx.toast.error(LOAD_FAILED)
@@ -340,9 +345,7 @@ class AdminState(rx.State):
     async def export_stuck(self) -> Events:
         """The whole stuck list (up to the export limit) as a CSV download."""
         try:
-            page = await asyncio.to_thread(
-                self._stuck_page, self._filters(), 1, insights.EXPORT_LIMIT
-            )
+            page = await self._stuck_page(self._filters(), 1, insights.EXPORT_LIMIT)
         except SQLAlchemyError:
             log.exception("stuck list export failed")
             return rx.toast.error(LOAD_FAILED)
