@@ -43,8 +43,10 @@ from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from onboard_app.state.settings import SettingsState
 from tests.conftest import make_settings
-from tests.e2e.conftest import RunningApp, mailed_code, new_email, start_app, stop_app
+from tests.e2e.conftest import RunningApp, new_email, start_app, stop_app
 from tests.fakes.github import GitHubFake, GitHubUser
+from tests.fakes.inbox import from_smtp, wait_for_letter
+from tests.fakes.smtp import SmtpFake, make_tls_files
 from tests.scale.infra import worker_pids
 from tests.security.conftest import (
     PASSWORD,
@@ -219,16 +221,34 @@ JUNK_REPEATS = 200
 
 @pytest.fixture(scope="module")
 def prod_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """The app as an operator starts it, with an SMTP password that must never be logged."""
+    """The app as an operator starts it, with an SMTP password that must never be logged.
+
+    Its mail goes over STARTTLS with that password to a real SMTP server of this test,
+    which is where the sign-up reads its code.
+    """
     tmp = tmp_path_factory.mktemp("logging-app")
-    running = start_app(
-        tmp,
-        # Nothing listens there: mail fails (and is logged) without a password in sight.
-        ONBOARD_SMTP_URL=f"smtp+starttls://mailer:{SMTP_PASSWORD}@127.0.0.1:9",
-        **private_web_dir(tmp),
+    tls = make_tls_files(tmp / "tls")
+    with SmtpFake("starttls", tls=tls, logins={"mailer": SMTP_PASSWORD}) as smtp:
+        running = start_app(
+            tmp,
+            ONBOARD_SMTP_URL=smtp.url("mailer", SMTP_PASSWORD),
+            ONBOARD_SMTP_CA_FILE=str(tls.ca_file),
+            **private_web_dir(tmp),
+        )
+        _SMTP[running.url] = smtp
+        yield running
+        stop_app(running)
+
+
+#: The SMTP server of each app this module started (by the app's address).
+_SMTP: dict[str, SmtpFake] = {}
+
+
+def code_of(app: RunningApp) -> Callable[[str], str]:
+    """Reads the verification code the app mailed to an address."""
+    return lambda address: (
+        wait_for_letter(lambda: from_smtp(_SMTP[app.url]), address, "verify_email").code
     )
-    yield running
-    stop_app(running)
 
 
 def squeezed(text: str) -> str:
@@ -279,7 +299,7 @@ async def test_crafted_events_leave_no_secret_and_bounded_junk_in_the_production
     email = new_email("logs")
     person = tab(prod_app, names)
     await person.connect("/signup")
-    await person.sign_up(email, PASSWORD, mailed_code)
+    await person.sign_up(email, PASSWORD, code_of(prod_app))
     token, user = person.token, person.claims()["sub"]
     failed = tab(prod_app, names)
     await failed.connect("/login")
@@ -373,7 +393,10 @@ async def test_crafted_events_leave_no_secret_and_bounded_junk_in_the_production
 
     # The app's own INFO lines reach the production log, from a worker process.
     lines = {
-        "signup": rf"audit event=signup user={user} method=password client=127\.0\.0\.1",
+        "signup": (
+            rf"audit event=signup user={user} method=password existing=false "
+            r"client=127\.0\.0\.1"
+        ),
         "signin_failed": r"audit event=signin_failed reason=bad_credentials client=127\.0\.0\.1",
         "token_rejected": r"audit event=token_rejected reason=\w+ client=127\.0\.0\.1",
         "logout": rf"audit event=logout user={user} client=127\.0\.0\.1",
