@@ -1,14 +1,18 @@
 """Every benchmark in one run: ``make bench`` (a few minutes on 2 cores).
 
     .venv/bin/python bench/run_all.py                 # micro + load (50,100 users) + explore
+                                                      # + finish (side by side with the seed)
                                                       # + insights (100,000 users)
     .venv/bin/python bench/run_all.py --users 200     # the 200-user target run
     .venv/bin/python bench/run_all.py --quick         # smoke run: fewer calls, 10 users
+    .venv/bin/python bench/run_all.py --skip finish   # no browser, no seed build
 
 Needs PostgreSQL and Redis (``ONBOARD_TEST_PG_DSN`` / ``ONBOARD_TEST_REDIS_URL``, default
 127.0.0.1): the PostgreSQL numbers run on a throwaway database, the Redis ones on a claimed
-empty logical database, both removed afterwards. The machine's load average is printed
-with the results: numbers taken while other work runs on the same cores are slower.
+empty logical database, both removed afterwards. The Finish comparison (bench/bench_finish.py)
+needs Chromium and Node/npm: it installs and builds the seed into .tools on first use. The
+machine's load average is printed with the results: numbers taken while other work runs on
+the same cores are slower.
 """
 
 from __future__ import annotations
@@ -42,12 +46,12 @@ def section(title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run micro, load and the explore benchmark; exit 1 only if one could not run."""
+    """Run micro, load, explore and finish benchmarks; exit 1 only if one could not run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     load.add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument(
-        "--skip", default="", help="comma-separated: micro, load, explore, insights"
+        "--skip", default="", help="comma-separated: micro, load, explore, finish, insights"
     )
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -83,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         status = subprocess.run(command, cwd=ROOT, check=False).returncode
         if status not in (0, 1):  # 1: it ran and reports a missed budget
             failed.append(f"bench_explore.py exited {status}")
+
+    if "finish" not in skip:
+        section("Finish side by side with the seed, and navigations (bench/bench_finish.py)")
+        command = [sys.executable, str(ROOT / "bench" / "bench_finish.py")]
+        if args.quick:
+            command += ["--runs", "5", "--warmup", "1"]
+        status = subprocess.run(command, cwd=ROOT, check=False).returncode
+        if status not in (0, 1):  # 1: it ran and reports a missed target
+            failed.append(f"bench_finish.py exited {status}")
 
     if "insights" not in skip:
         section("Onboarding insights at 100,000 users (bench/bench_insights.py)")
