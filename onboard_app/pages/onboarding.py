@@ -130,6 +130,10 @@ def _step_form(step: StepSpec, *, first: bool) -> rx.Component:
         ],
         id=STEP_FORM,
         aria_busy=OnboardingState.saving,
+        # Until the server has opened this page's step (its on_load runs a round trip
+        # after the page shows), an answer would be refused as belonging to another
+        # step: the form takes no input yet. It looks the same; it lasts one round trip.
+        custom_attrs={"inert": OnboardingState.current_step != step.key},
         width="100%",
     )
 

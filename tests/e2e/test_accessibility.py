@@ -130,6 +130,11 @@ FOCUS_RING = """() => {
 }"""
 
 
+# No transition or animation is running (spinners, which never end, aside).
+SETTLED = """() => document.getAnimations().every(
+  a => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity)"""
+
+
 @dataclass
 class Findings:
     """What was wrong with the views of the app, by view (page, state, width, theme)."""
@@ -190,6 +195,8 @@ class Auditor:
             if prepare is not None:
                 prepare()
             self.page.wait_for_timeout(150)  # the theme change repaints
+            # A toast sliding in or fading out has, for that moment, a lower contrast.
+            self.page.wait_for_function(SETTLED)
             key = f"{name} @{viewport['width']} {scheme}"
             self.findings.axe[key] = run_axe(self.page)
             self.findings.structure[key] = self.page.evaluate(STRUCTURE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
+from onboard_app.services.onboarding import title_of
 from tests.e2e.conftest import PASSWORD, at, mail_to, new_email, stored_token, token_claims
 
 
@@ -25,6 +26,15 @@ def tab_to(page: Page, element_id: str, *, key: str = "Tab", limit: int = 40) ->
     raise AssertionError(f"{key} never reached #{element_id} (stopped at #{focused(page)})")
 
 
+def step_open(page: Page, step: str) -> None:
+    """On the wizard page of ``step`` (its heading focused), once its form takes input."""
+    page.wait_for_url(at(f"/onboarding/{step}"))
+    heading = page.locator("#step-title")
+    expect(heading).to_have_text(title_of(step))  # the new page, not the one it replaces
+    expect(heading).to_be_focused()
+    page.wait_for_function("() => !document.getElementById('step-form').inert")
+
+
 def test_sign_up_and_the_whole_wizard_by_keyboard(page: Page) -> None:
     email = new_email("keyboard")
     page.goto("/signup")
@@ -37,10 +47,9 @@ def test_sign_up_and_the_whole_wizard_by_keyboard(page: Page) -> None:
     tab_to(page, "otp")
     page.keyboard.type(mail_to(email, "verify_email").code)
     page.keyboard.press("Enter")
-    page.wait_for_url(at("/onboarding/profile"))
+    step_open(page, "profile")
 
     # Profile: from the focused heading, the first Tab reaches the first field.
-    expect(page.locator("#step-title")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.locator("#display_name")).to_be_focused()
     page.keyboard.type("Alan Turing")
@@ -49,6 +58,7 @@ def test_sign_up_and_the_whole_wizard_by_keyboard(page: Page) -> None:
     page.keyboard.press("Enter")  # opens the list on its first option
     expect(page.get_by_role("option", name="Software developer")).to_be_focused()
     page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("option", name="Designer")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#role")).to_have_text("Designer")
     expect(page.locator("#role")).to_be_focused()
@@ -58,10 +68,9 @@ def test_sign_up_and_the_whole_wizard_by_keyboard(page: Page) -> None:
     page.keyboard.press("Tab")
     expect(page.locator("#next")).to_be_focused()
     page.keyboard.press("Enter")
-    page.wait_for_url(at("/onboarding/interests"))
+    step_open(page, "interests")
 
     # Interests: Space toggles a chip; Shift+Tab goes back to one already chosen.
-    expect(page.locator("#step-title")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.locator("#interests-python")).to_be_focused()
     page.keyboard.press("Space")
@@ -75,13 +84,14 @@ def test_sign_up_and_the_whole_wizard_by_keyboard(page: Page) -> None:
         expect(page.locator(f"#interests-{topic}")).to_have_attribute("aria-pressed", "true")
     tab_to(page, "next")
     page.keyboard.press("Enter")
-    page.wait_for_url(at("/onboarding/preferences"))
+    step_open(page, "preferences")
 
     # Preferences: each radio group is one Tab stop; arrows move the choice, Space picks.
-    expect(page.locator("#step-title")).to_be_focused()
+    # (Radix checks the radio an arrow moved to while the key is still down: held 80 ms,
+    # as a finger does, not released in the same instant.)
     page.keyboard.press("Tab")
     expect(page.locator("#experience_level-beginner")).to_be_focused()
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight", delay=80)
     expect(page.locator("#experience_level-intermediate")).to_have_attribute("aria-checked", "true")
     page.keyboard.press("Tab")
     expect(page.locator("#email_digest-yes")).to_be_focused()
@@ -89,7 +99,7 @@ def test_sign_up_and_the_whole_wizard_by_keyboard(page: Page) -> None:
     expect(page.locator("#email_digest-yes")).to_have_attribute("aria-checked", "true")
     page.keyboard.press("Tab")
     expect(page.locator("#theme-system")).to_be_focused()
-    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown", delay=80)
     expect(page.locator("#theme-light")).to_have_attribute("aria-checked", "true")
     page.keyboard.press("Tab")
     expect(page.locator("#back")).to_be_focused()
