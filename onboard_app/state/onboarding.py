@@ -267,6 +267,7 @@ class OnboardingState(AnswersForm, rx.State):
             self.current_step = self._open_step = ""
             return rx.redirect(target, replace=True)
         self.current_step = self._open_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        await asyncio.to_thread(users.record_step_opened, session.user.id, self._open_step)
         return await self._open()
 
     @requires(access.OPEN_STEP)
