@@ -50,7 +50,9 @@ def _item(step: Step, here: int, *, last: bool) -> rx.Component:
         _badge(position + 1, done=done, reached=done or current),
         _label(title_of(step), current=current, done=done),
         align="center",
+        justify="center",
         spacing="2",
+        width="100%",
     )
     if done:
         entry = rx.link(
