@@ -6,6 +6,7 @@ import reflex as rx
 
 from onboard_app import routes
 from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
+from onboard_app.components.prefetch import prefetch_page
 from onboard_app.services.topics import TOPICS
 from onboard_app.state.explore import Card, ExploreState
 from onboard_app.state.session import SessionState
@@ -176,6 +177,8 @@ def explore_page() -> rx.Component:
     """Items ranked by the user's interests, with search, topic chips and pages."""
     return app_shell(
         rx.vstack(
+            # Settings' code is fetched while this page is read ("Change them", the menu).
+            prefetch_page(routes.SETTINGS),
             rx.vstack(
                 page_heading("Explore", heading_id="explore-title"),
                 rx.text(

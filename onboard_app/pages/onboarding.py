@@ -17,11 +17,13 @@ from onboard_app.components.layout import (
     session_watch,
     themed,
 )
+from onboard_app.components.prefetch import prefetch_page
 from onboard_app.components.stepper import stepper
 from onboard_app.services.onboarding import (
     Step,
     StepSpec,
     blurb_of,
+    next_step,
     spec_of,
     steps,
     title_of,
@@ -218,6 +220,9 @@ def wizard_page(step: Step) -> Callable[[], rx.Component]:
             themed(
                 rx.box(
                     session_watch(),
+                    # The code of the page Next (or Finish) opens is fetched while this one
+                    # is read: the click does not wait for it.
+                    prefetch_page(routes.onboarding(next_step(step))),
                     rx.vstack(
                         _header(),
                         rx.el.main(

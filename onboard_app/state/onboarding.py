@@ -34,6 +34,7 @@ from onboard_app.services.onboarding import (
     wizard_steps,
 )
 from onboard_app.services.text import TextRefused, clean_text
+from onboard_app.state.explore import ExploreState
 from onboard_app.state.session import (
     Events,
     SessionState,
@@ -337,9 +338,16 @@ class OnboardingState(AnswersForm, rx.State):
         try:
             yield await self._finish()
         finally:
-            self.saving = False
+            if self.saving:  # a success cleared it already: no message after the redirect
+                self.saving = False
 
     async def _finish(self) -> Events:
+        """Complete onboarding; on success one delta, then the redirect, then nothing.
+
+        The delta carries the new token, this page's flags and explore's first page, so
+        explore draws complete from its first frame, and no later message makes the
+        browser redraw the page it is leaving while explore renders.
+        """
         try:
             session_state, session = await session_of(self)
         except SessionUnavailable:
@@ -363,7 +371,10 @@ class OnboardingState(AnswersForm, rx.State):
         session_state._remint_from(session, result.user)
         if result.transitioned:
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
+        explore = await self.get_state(ExploreState)
+        await explore._first_page()
         self.loaded = False
+        self.saving = False
         return [
             rx.redirect(routes.EXPLORE, replace=True),
             rx.toast.success("You're all set. Welcome to Onboard!"),
