@@ -93,7 +93,13 @@ def snapshot(settings: Settings) -> list[list[tuple[Any, ...]]]:
     with get_engine(settings.database_url).connect() as connection:
         return [
             [tuple(row) for row in connection.execute(sa.text(f"SELECT * FROM {t} ORDER BY 1"))]
-            for t in ("users", "onboarding_answers")
+            for t in (
+                "users",
+                "onboarding_answers",
+                "onboarding_events",
+                "onboarding_progress",
+                "onboarding_counts",
+            )
         ]
 
 

@@ -115,11 +115,15 @@ async def test_onboarding_user_typing_later_urls_is_sent_back(app_db: Settings) 
         assert tab.state(ExploreState).cards == []
     for path in WIZARD_PAGES[2:]:
         assert await open_page(tab, path + "/") == ["/onboarding/interests"], path
-    # Earlier and current steps open, with the saved answers.
+    assert snapshot(app_db) == before  # a refused page writes nothing, not even an event
+    # Earlier and current steps open, with the saved answers; only their openings are new.
     assert await open_page(tab, "/onboarding/profile/") == []
     assert tab.state(OnboardingState).values["display_name"] == "Grace Hopper"
     assert await open_page(tab, "/onboarding/interests") == []
-    assert snapshot(app_db) == before
+    after = snapshot(app_db)
+    assert after[:2] == before[:2]
+    new_events = [row[2:4] for row in after[2] if row not in before[2]]
+    assert new_events == [("opened", "profile"), ("opened", "interests")]
 
 
 async def test_explore_while_onboarding_shows_no_catalogue(app_db: Settings) -> None:
