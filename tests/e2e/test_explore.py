@@ -100,7 +100,7 @@ def test_settings_validation_matches_the_wizard(page: Page) -> None:
     page.locator("#interests-go").click()
     page.locator("#interests-rust").click()
     page.locator("#save-interests").click()
-    expect(page.get_by_text("Pick at least 3 topics (2 more topics).")).to_be_visible()
+    expect(page.get_by_text("Pick at least 3 topics (2 more).")).to_be_visible()
     page.goto("/explore")
     expect(page.locator("#welcome")).to_contain_text("Python, Rust, Go")
 
