@@ -311,6 +311,9 @@ class OnboardingState(AnswersForm, rx.State):
             following = next_step(step)
             if reached and step_index(reached) > step_index(following):
                 following = reached  # a returning user skips what is already answered
+            # The next page's loader opens it one round trip later; its answers typed before
+            # then must not be dropped (the step is open: the save just reached it).
+            self.current_step = self._open_step = following
             yield rx.redirect(routes.onboarding(following))
         elif self.errors.get("form"):
             yield rx.toast.error(self.errors["form"])
@@ -322,7 +325,10 @@ class OnboardingState(AnswersForm, rx.State):
     def go_back(self) -> Events:
         """Open the previous step (drafts on this page are kept until reload)."""
         before = previous_step(self.current_step) if self.current_step else None
-        return rx.redirect(routes.onboarding(before)) if before else None
+        if before is None:
+            return None
+        self.current_step = self._open_step = before  # an earlier step is always open
+        return rx.redirect(routes.onboarding(before))
 
     @requires(access.ONBOARDING)
     async def finish_onboarding(self) -> AsyncIterator[Events]:
