@@ -14,7 +14,7 @@ from onboard_app.components.admin_insights import (
     sortable_header,
     version_filter,
 )
-from onboard_app.components.layout import app_shell
+from onboard_app.components.layout import app_shell, page_heading
 from onboard_app.state.admin import AdminState, FunnelRow, StuckRow
 
 
@@ -264,7 +264,7 @@ def admin_onboarding_page() -> rx.Component:
     return app_shell(
         rx.vstack(
             rx.vstack(
-                rx.heading("Onboarding insights", size="7", as_="h1", id="insights-title"),
+                page_heading("Onboarding insights", heading_id="insights-title"),
                 rx.text(
                     "Where people drop off, how long each step takes, and who is stuck. "
                     "Sign-up days are in UTC.",
