@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -127,7 +127,8 @@ _SHAPES: Final = (
     # storage var), the PKCE verifier, client secrets, one-time codes.
     _shape(
         "field",
-        rf"""(?:{"|".join(_FIELD_WORDS)})[\w.-]*{_SEP}(?P<value>{_QUOTED}|{_BARE}+)""",
+        # Not inside a word: a random token holding "jwt" or "otp" is no field name.
+        rf"""(?<![A-Za-z0-9])(?:{"|".join(_FIELD_WORDS)})[\w.-]*{_SEP}(?P<value>{_QUOTED}|{_BARE}+)""",
         "pass",
         "secret",
         "token",
@@ -148,6 +149,18 @@ _SHAPES: Final = (
         "nonce",
     ),
 )
+
+
+def _overlapping(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Every match, also those starting inside an earlier one.
+
+    ``finditer`` resumes after a match, so a field name inside a random value (``…_jwt',``)
+    would hide the real field that follows it; the spans are merged afterwards.
+    """
+    position = 0
+    while (match := pattern.search(text, position)) is not None:
+        yield match
+        position = match.start() + 1
 
 
 def _keep_quotes(value: str) -> str:
@@ -201,7 +214,7 @@ class Redactor:
                     break
             else:
                 continue
-            for match in shape.pattern.finditer(searched):
+            for match in _overlapping(shape.pattern, searched):
                 if "value" in shape.pattern.groupindex:
                     begin, end = match.span("value")
                     found.append((begin, end, _keep_quotes(text[begin:end])))

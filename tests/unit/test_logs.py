@@ -388,3 +388,19 @@ def test_install_makes_the_app_lines_reach_the_log_and_nothing_secret(tmp_path: 
     assert "configured with <redacted>" in out
     assert out.count("again") == 10
     assert "one argument for two" in err and "did not fit" in err
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "Eu0sP6Dg9bNddWg80esaT5VdBpC4hHfu2rpjwtNTD_k",  # "jwt" inside the value
+        "MgFA4WUgGZwfLRKKCHN4GnnI0Gta1l_JwtGClNskWbg",  # "_Jwt" inside the value
+        "x-otp",
+    ],
+)
+def test_a_field_name_inside_a_random_value_hides_no_later_secret(state: str) -> None:
+    """Random values can hold a field word; the next field's value is still redacted."""
+    verifier = "-xpjKkxguXC30K7xdNQwQQYXYgXjuMppek7WOTK1XzrqvBad3M-QE0WujsLZz33U"
+    text = f"_pending={{'state': {state!r}, 'code_verifier': {verifier!r}}}"
+    out = Redactor()(text)
+    assert verifier not in out and (len(state) < 8 or state not in out), out
