@@ -35,7 +35,7 @@ def test_browser_journey_on_two_workers_postgres_and_redis(
             complete_profile(page, "Ada Lovelace")
             complete_interests(page)
             complete_preferences(page)
-            expect(page.locator("#review-name")).to_have_text("Ada Lovelace")
+            expect(page.locator("#review-display_name")).to_have_text("Ada Lovelace")
             before_finish = stored_token(page)
             page.evaluate("() => { window.__no_reload_marker = 7 }")
             page.locator("#finish").click()

@@ -100,7 +100,9 @@ def test_sigkill_of_the_serving_worker_loses_no_saved_step(
             page.locator("#back").click()
             page.wait_for_url(at("/onboarding/interests"))
             for topic in ("go", "security", "cloud"):
-                expect(page.locator(f"#topic-{topic}")).to_have_attribute("aria-pressed", "true")
+                expect(page.locator(f"#interests-{topic}")).to_have_attribute(
+                    "aria-pressed", "true"
+                )
             page.goto("/onboarding/profile")
             expect(page.locator("#display_name")).to_have_value("Grace Hopper")
             expect(page.locator("#bio")).to_have_value("I write programs for engines.")

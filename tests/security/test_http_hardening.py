@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
     at,
     mailed_code,
     new_email,
+    sign_up,
     start_app,
     stop_app,
     stored_token,
@@ -274,11 +275,7 @@ def test_the_whole_journey_runs_under_the_policy_with_no_violation(
 ) -> None:
     page, console = new_page(browser, app)
     email = new_email("csp")
-    page.goto("/signup")
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#submit").click()
-    page.wait_for_url(at("/onboarding/profile"))
+    sign_up(page, email)  # the sign-up form, the check-your-email screen, the mailed code
     tokens = {stored_token(page)}
     reach_review(page)
     tokens.add(stored_token(page))
