@@ -19,26 +19,10 @@ from onboard_app.settings import Settings
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from onboard_app.state.settings import SettingsState
+from tests.fakes.flow_v2.team_step import TEAM
 from tests.security.conftest import completed_person, sign_up
 from tests.state.harness import Client, redirects, toasts
 from tests.state.wizard import fill_interests, fill_preferences, fill_profile
-
-TEAM = StepSpec(
-    "team",
-    "Your team",
-    "Who you build with.",
-    (
-        Field("team_name", "Team name", Kind.TEXT, max_chars=40, missing="Name your team."),
-        Field(
-            "team_size",
-            "Team size",
-            Kind.SINGLE_CHOICE,
-            options={"solo": "Just me", "small": "2–10", "large": "More than 10"},
-        ),
-        Field("hiring", "Hiring?", Kind.YES_NO, required=False),
-    ),
-    since=2,
-)
 
 
 @pytest.fixture

@@ -5,23 +5,8 @@ Put this folder first on ``PYTHONPATH`` of an app process (Python imports
 else of the app changes. Used by ``tests/e2e/test_flow_versions.py``.
 """
 
-from onboard_app.services import onboarding
-from onboard_app.services.onboarding import Field, Kind, StepSpec
+from team_step import TEAM
 
-TEAM = StepSpec(
-    "team",
-    "Your team",
-    "Who you build with.",
-    (
-        Field("team_name", "Team name", Kind.TEXT, max_chars=40, missing="Name your team."),
-        Field(
-            "team_size",
-            "Team size",
-            Kind.SINGLE_CHOICE,
-            options={"solo": "Just me", "small": "2–10", "large": "More than 10"},
-        ),
-    ),
-    since=2,
-)
+from onboard_app.services import onboarding
 
 onboarding.STEPS = (*onboarding.STEPS, TEAM)
