@@ -107,14 +107,6 @@ class ExploreState(rx.State):
         self.loaded = True
         return None
 
-    async def _first_page(self) -> None:
-        """Page 1 for a tab about to open explore (Finish: the user was just completed).
-
-        A failure leaves the page unloaded: explore's own ``load`` tries again and says so.
-        """
-        self.page = 1
-        await self._refresh()
-
     @requires(COMPLETED)
     async def load(self) -> Events:
         """``on_load``: the guard, then page 1 with the current filters."""

@@ -34,7 +34,6 @@ from onboard_app.services.onboarding import (
     wizard_steps,
 )
 from onboard_app.services.text import TextRefused, clean_text
-from onboard_app.state.explore import ExploreState
 from onboard_app.state.session import (
     Events,
     SessionState,
@@ -350,9 +349,8 @@ class OnboardingState(AnswersForm, rx.State):
     async def _finish(self) -> Events:
         """Complete onboarding; on success one delta, then the redirect, then nothing.
 
-        The delta carries the new token, this page's flags and explore's first page, so
-        explore draws complete from its first frame, and no later message makes the
-        browser redraw the page it is leaving while explore renders.
+        The delta carries the new token and this page's flags: no message after the
+        redirect makes the browser redraw the page it is leaving while explore renders.
         """
         try:
             session_state, session = await session_of(self)
@@ -377,8 +375,6 @@ class OnboardingState(AnswersForm, rx.State):
         session_state._remint_from(session, result.user)
         if result.transitioned:
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
-        explore = await self.get_state(ExploreState)
-        await explore._first_page()
         self.loaded = False
         self.saving = False
         return [

@@ -1,0 +1,56 @@
+"""What Finish sends: the busy flag, then the new token with the redirect, then nothing.
+
+Every update after the redirect would make the browser redraw the review page while it
+renders explore. Reflex sends the dirty vars of each yield as one update, so the test
+steps through the handler the way the event processor does and looks at what each yield
+leaves dirty.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from onboard_app.state.onboarding import OnboardingState
+from onboard_app.state.session import SessionState, admit
+from tests.state.harness import Client, redirects
+from tests.state.wizard import fill_profile, reach_review
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _updates(tab: Client) -> list[tuple[list, set[str]]]:
+    """Each yield of finish_onboarding: its events and the wizard vars it left dirty."""
+    assert await admit(tab.root, OnboardingState, "finish_onboarding") is None
+    wizard = tab.state(OnboardingState)
+    wizard.dirty_vars.clear()
+    steps = []
+    async for events in OnboardingState.finish_onboarding.fn(wizard):
+        steps.append((events if isinstance(events, list) else [events], set(wizard.dirty_vars)))
+        wizard.dirty_vars.clear()
+    steps.append(([], set(wizard.dirty_vars)))  # what the handler's end leaves to send
+    return steps
+
+
+async def test_a_finish_ends_with_the_redirect_and_nothing_after_it(
+    client: Client, signed_up
+) -> None:
+    await signed_up(client)
+    await reach_review(client)
+    busy, done, after = await _updates(client)
+    assert busy == ([None], {"saving"})
+    events, dirty = done
+    assert redirects(events) == ["/explore"]
+    assert {"saving", "loaded"} <= dirty
+    assert client.state(SessionState).reached_step == "completed"
+    wizard = client.state(OnboardingState)
+    assert wizard.saving is False and wizard.loaded is False
+    assert after == ([], set())
+
+
+async def test_a_refused_finish_clears_its_busy_flag(client: Client, signed_up) -> None:
+    await signed_up(client)
+    await fill_profile(client)
+    *_, (events, _), after = await _updates(client)
+    assert redirects(events) == ["/onboarding/interests"]
+    assert after == ([], {"saving"})
+    assert client.state(OnboardingState).saving is False
