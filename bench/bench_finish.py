@@ -12,7 +12,8 @@ registry configuration), built with ``next build`` and served by ``next start`` 
 port, with the ``.env.local`` values its README lists (a made-up local secret). Install and
 build are redone only when the seed's files change (``--fresh-seed`` forces both). Onboard
 runs as its production build (``start_app`` of the browser tests: a throwaway SQLite
-database and signing key, an in-process SMTP fake for the sign-up mail).
+database and signing key, its mail to an SMTP fake in this process); each run signs up
+through the e2e helper (the mailed code).
 
 Both apps are measured by the seed's own method (its ``measure.py``, imported from the copy
 for the seed runs): a fresh browser context per run; a new user signs up and reaches the
@@ -65,8 +66,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 from onboard_app.services.onboarding import title_of  # noqa: E402
 from tests.e2e import conftest as e2e  # noqa: E402
 from tests.e2e import wizard  # noqa: E402
-from tests.fakes.inbox import from_smtp, shared_smtp, wait_for_letter  # noqa: E402
-from tests.fakes.smtp import SmtpFake  # noqa: E402
 
 SEED_SOURCE = ROOT.parent / "shared" / "anchors" / "nextauth-seed"
 SEED_COPY = ROOT / ".tools" / "nextauth-seed"
@@ -520,25 +519,6 @@ class OnboardRun:
     to_explore: Window
 
 
-def _sign_up(page: Page, mailbox: SmtpFake) -> None:
-    """A new account through the sign-up page and its mailed code; ends on the first step.
-
-    As the e2e helpers do (``sign_up``, the mail read with ``tests/fakes/inbox.py``), and
-    with the confirmation screen when the app shows it (sign-up with email verification).
-    """
-    email = e2e.new_email("bench")
-    page.goto("/signup")
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(e2e.PASSWORD)
-    page.locator("#submit").click()
-    page.wait_for_url(re.compile(r"/(onboarding/profile|verify-email)/?$"))
-    if "/verify-email" in page.url:
-        letter = wait_for_letter(lambda: from_smtp(mailbox), email, "verify_email")
-        page.locator("#otp").fill(letter.code)
-        page.locator("#confirm-code").click()
-    page.wait_for_url(e2e.at("/onboarding/profile"))
-
-
 def _fill_profile(page: Page) -> None:
     # wizard.complete_profile without its Next: that click is the one timed here.
     page.locator("#display_name").fill("Ada Lovelace")
@@ -547,7 +527,7 @@ def _fill_profile(page: Page) -> None:
     page.locator("#bio").fill("I write programs for engines.")
 
 
-def onboard_run(browser: Browser, base: str, mailbox: SmtpFake) -> OnboardRun:
+def onboard_run(browser: Browser, base: str) -> OnboardRun:
     """Sign up, time a Next, reach review, time Finish, then explore -> settings -> explore."""
     context = browser.new_context(base_url=base)
     context.add_init_script(WS_TAP_JS)
@@ -555,7 +535,7 @@ def onboard_run(browser: Browser, base: str, mailbox: SmtpFake) -> OnboardRun:
     page.set_default_timeout(TIMEOUT_MS)
     recorder = Recorder(page)
     try:
-        _sign_up(page, mailbox)
+        e2e.sign_up(page, e2e.new_email("bench"))  # through the mailed code, as the e2e tests
         page.evaluate(CONDITIONS_JS.replace("__TOKEN_KEY__", e2e.TOKEN_STORAGE_KEY))
         page.locator("#next").wait_for()
         _fill_profile(page)
@@ -582,10 +562,13 @@ def onboard_run(browser: Browser, base: str, mailbox: SmtpFake) -> OnboardRun:
 
 
 @contextlib.contextmanager
-def running_onboard(mailbox: SmtpFake) -> Iterator[str]:
-    """Onboard's production build on a free port (the browser tests' ``start_app``)."""
+def running_onboard() -> Iterator[str]:
+    """Onboard's production build on a free port (the browser tests' ``start_app``).
+
+    It sends its mail to this process's SMTP fake, where ``e2e.sign_up`` reads the code.
+    """
     with tempfile.TemporaryDirectory(prefix="onboard-finish-") as tmp:
-        app = e2e.start_app(Path(tmp), web_name="bench-finish", ONBOARD_SMTP_URL=mailbox.url())
+        app = e2e.start_app(Path(tmp), web_name="bench-finish")
         try:
             yield app.url
         finally:
@@ -610,9 +593,8 @@ def measure(runs: int, warmup: int, *, seed_source: Path, fresh_seed: bool) -> d
     onboard: list[OnboardRun] = []
     load: list[float] = [os.getloadavg()[0]]
     with contextlib.ExitStack() as stack:
-        mailbox = shared_smtp()
         print("  Onboard: starting the production build ...", flush=True)
-        onboard_url = stack.enter_context(running_onboard(mailbox))
+        onboard_url = stack.enter_context(running_onboard())
         seed_url = stack.enter_context(running_seed(SEED_COPY))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(
@@ -628,7 +610,7 @@ def measure(runs: int, warmup: int, *, seed_source: Path, fresh_seed: bool) -> d
             counted = index >= warmup
             pair: list[tuple[str, Callable[[], Any]]] = [
                 ("seed", lambda i=index: seed_run(seed_measure, browser, seed_url, f"b {tag} {i}")),
-                ("Onboard", lambda: onboard_run(browser, onboard_url, mailbox)),
+                ("Onboard", lambda: onboard_run(browser, onboard_url)),
             ]
             if index % 2:
                 pair.reverse()  # which app goes first alternates too
