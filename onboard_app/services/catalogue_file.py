@@ -1,18 +1,28 @@
 """The catalogue file: the curated JSON the app ships, validated into entries.
 
 :func:`load_catalogue_file` reads ``onboard_app/data/catalogue.json`` into
-:class:`CatalogueEntry` objects; constructing an entry validates it. No database here.
+:class:`CatalogueEntry` objects; pydantic validates each entry as it is constructed. No
+database here.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Annotated, Final, Literal, get_args
 from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
 
 from onboard_app.services.topics import TOPICS
 
@@ -20,115 +30,84 @@ from onboard_app.services.topics import TOPICS
 CATALOGUE_FILE: Final = Path(__file__).resolve().parent.parent / "data" / "catalogue.json"
 
 #: What an entry is: software, a learning resource, or a place where people meet.
-KINDS: Final = ("project", "resource", "community")
-
-MIN_TOPICS: Final = 1
-MAX_TOPICS: Final = 4
-MAX_SLUG_CHARS: Final = 120
-MAX_TITLE_CHARS: Final = 120
-MAX_DESCRIPTION_CHARS: Final = 200
-MAX_URL_CHARS: Final = 500
+Kind = Literal["project", "resource", "community"]
+KINDS: Final[tuple[str, ...]] = get_args(Kind)
 
 
-_FIELDS: Final = ("slug", "title", "description", "url", "kind", "topics")
-_SLUG_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+def _trimmed(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if value != value.strip():
+        raise ValueError("has leading or trailing whitespace")
+    return value
 
 
-@dataclass(frozen=True)
+def _https(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("is not an absolute https:// URL")
+    return value
+
+
+def _known_topics(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [topic for topic in value if topic not in TOPICS]
+    if unknown:
+        raise ValueError(f"unknown topic(s) {', '.join(map(repr, unknown))}")
+    if len(set(value)) != len(value):
+        raise ValueError("lists a topic more than once")
+    return value
+
+
+_TRIMMED: Final = AfterValidator(_trimmed)
+Topics = Annotated[
+    tuple[str, ...], Field(min_length=1, max_length=4), AfterValidator(_known_topics)
+]
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class CatalogueEntry:
     """One validated catalogue entry, as written in the JSON file.
 
-    Constructing an entry validates it, so every ``CatalogueEntry`` that exists is valid.
+    Constructing an entry validates it (``pydantic.ValidationError``, a ``ValueError``),
+    so every ``CatalogueEntry`` that exists is valid.
 
     Attributes:
         slug: Unique lowercase-kebab identifier (at most 120 characters).
-        title: Display name (1-120 characters).
+        title: Display name (1-120 characters, no surrounding whitespace).
         description: One factual sentence (1-200 characters).
         url: Canonical ``https://`` address (at most 500 characters).
         kind: One of :data:`KINDS`.
         topics: 1 to 4 distinct topic slugs from ``TOPICS``, most relevant first.
-
-    Raises:
-        ValueError: If any field is invalid.
-
     """
 
-    slug: str
-    title: str
-    description: str
-    url: str
-    kind: str
-    topics: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        """Check every field; see the class docstring for the rules."""
-        if not isinstance(self.slug, str) or not _SLUG_RE.fullmatch(self.slug):
-            raise ValueError(f"slug {self.slug!r} is not lowercase-kebab (a-z, 0-9, '-')")
-        if len(self.slug) > MAX_SLUG_CHARS:
-            raise ValueError(f"slug is longer than {MAX_SLUG_CHARS} characters")
-        _check_text("title", self.title, MAX_TITLE_CHARS)
-        _check_text("description", self.description, MAX_DESCRIPTION_CHARS)
-        _check_url(self.url)
-        if self.kind not in KINDS:
-            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if not isinstance(self.topics, tuple):
-            raise ValueError("topics must be a tuple of topic slugs")
-        if not MIN_TOPICS <= len(self.topics) <= MAX_TOPICS:
-            raise ValueError(
-                f"has {len(self.topics)} topics; expected {MIN_TOPICS} to {MAX_TOPICS}"
-            )
-        unknown = [topic for topic in self.topics if topic not in TOPICS]
-        if unknown:
-            raise ValueError(f"unknown topic(s) {', '.join(map(repr, unknown))}")
-        if len(set(self.topics)) != len(self.topics):
-            raise ValueError("lists a topic more than once")
+    slug: Annotated[str, Field(max_length=120, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=120), _TRIMMED]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=200), _TRIMMED]
+    url: Annotated[str, Field(max_length=500), AfterValidator(_https)]
+    kind: Kind
+    topics: Topics
 
 
-def _check_text(name: str, value: object, limit: int) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string")
-    if value != value.strip():
-        raise ValueError(f"{name} has leading or trailing whitespace")
-    if len(value) > limit:
-        raise ValueError(f"{name} is {len(value)} characters; the limit is {limit}")
+_ENTRY: Final = TypeAdapter(CatalogueEntry)
 
 
-def _check_url(value: object) -> None:
-    if not isinstance(value, str):
-        raise ValueError("url must be a string")
-    if len(value) > MAX_URL_CHARS:
-        raise ValueError(f"url is longer than {MAX_URL_CHARS} characters")
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
-        raise ValueError(f"url {value!r} is not an absolute https:// URL")
+def _problem(error: ErrorDetails) -> str:
+    field = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "value_error":
+        message = str(error["ctx"]["error"])
+    else:
+        message = error["msg"][0].lower() + error["msg"][1:]
+    return f"{field}: {message}" if field else message
 
 
 def _entry_from_json(raw: object, index: int) -> CatalogueEntry:
     where = f"catalogue entry #{index}"
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected an object, got {type(raw).__name__}")
-    if isinstance(raw.get("slug"), str):
+    if isinstance(raw, dict) and isinstance(raw.get("slug"), str):
         where += f" ({raw['slug']!r})"
-    missing = [key for key in _FIELDS if key not in raw]
-    extra = sorted(set(raw) - set(_FIELDS))
-    if missing:
-        raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
-    if extra:
-        raise ValueError(f"{where}: unexpected field(s) {', '.join(extra)}")
-    topics = raw["topics"]
-    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-        raise ValueError(f"{where}: topics must be a list of strings")
     try:
-        return CatalogueEntry(
-            slug=raw["slug"],
-            title=raw["title"],
-            description=raw["description"],
-            url=raw["url"],
-            kind=raw["kind"],
-            topics=tuple(topics),
-        )
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+        return _ENTRY.validate_python(raw)
+    except ValidationError as error:
+        raise ValueError(f"{where}: {'; '.join(map(_problem, error.errors()))}") from None
 
 
 def check_unique(entries: Sequence[CatalogueEntry]) -> None:
@@ -154,9 +133,9 @@ def load_catalogue_file(path: str | Path | None = None) -> list[CatalogueEntry]:
 
     Raises:
         ValueError: If the file is not valid JSON, not an array, or any entry is invalid
-            (the message names the entry's position and slug), or a slug repeats.
+            (the message names the entry's position and slug, and every problem of it),
+            or a slug repeats.
         OSError: If the file cannot be read.
-
     """
     file = Path(path) if path is not None else CATALOGUE_FILE
     try:

@@ -150,19 +150,28 @@ def test_load_accepts_a_valid_file(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"topics": ["python", "cobol"]}, "unknown topic(s) 'cobol'"),
-        ({"topics": []}, "has 0 topics"),
-        ({"topics": ["python", "go", "rust", "web", "cloud"]}, "has 5 topics"),
-        ({"topics": ["python", "python"]}, "more than once"),
-        ({"topics": "python"}, "topics must be a list"),
-        ({"url": "http://example.org/"}, "https://"),
-        ({"url": "https://"}, "https://"),
-        ({"description": "x" * 201}, "description is 201 characters"),
-        ({"description": "  "}, "description must be a non-empty string"),
-        ({"title": "t" * 121}, "title is 121 characters"),
-        ({"slug": "Not Kebab"}, "lowercase-kebab"),
-        ({"slug": "trailing-"}, "lowercase-kebab"),
-        ({"kind": "tool"}, "kind 'tool'"),
-        ({"extra": 1}, "unexpected field(s) extra"),
+        ({"topics": []}, "topics: tuple should have at least 1 item"),
+        (
+            {"topics": ["python", "go", "rust", "web", "cloud"]},
+            "topics: tuple should have at most 4",
+        ),
+        ({"topics": ["python", "python"]}, "topics: lists a topic more than once"),
+        ({"topics": "python"}, "topics: input should be a valid tuple"),
+        ({"topics": ["python", 3]}, "topics.1: input should be a valid string"),
+        ({"url": "http://example.org/"}, "url: is not an absolute https:// URL"),
+        ({"url": "https://"}, "url: is not an absolute https:// URL"),
+        ({"url": "https://example.org/" + "x" * 500}, "url: string should have at most 500"),
+        ({"description": "x" * 201}, "description: string should have at most 200 characters"),
+        ({"description": "  "}, "description: must not be blank"),
+        ({"description": ""}, "description: string should have at least 1 character"),
+        ({"title": " Thing"}, "title: has leading or trailing whitespace"),
+        ({"title": "t" * 121}, "title: string should have at most 120 characters"),
+        ({"title": 7}, "title: input should be a valid string"),
+        ({"slug": "Not Kebab"}, "slug: string should match pattern"),
+        ({"slug": "trailing-"}, "slug: string should match pattern"),
+        ({"slug": "a" * 121}, "slug: string should have at most 120 characters"),
+        ({"kind": "tool"}, "kind: input should be 'project', 'resource' or 'community'"),
+        ({"extra": 1}, "extra: unexpected keyword argument"),
     ],
 )
 def test_load_rejects_invalid_entries(
@@ -176,7 +185,7 @@ def test_load_rejects_invalid_entries(
 
 def test_load_rejects_missing_fields_duplicates_and_non_arrays(tmp_path: Path) -> None:
     missing = {k: v for k, v in GOOD.items() if k != "url"}
-    with pytest.raises(ValueError, match=r"#0 \('thing'\): missing field\(s\) url"):
+    with pytest.raises(ValueError, match=r"#0 \('thing'\): url: field required"):
         load_catalogue_file(_write(tmp_path, [missing]))
     with pytest.raises(ValueError, match="'thing' appears more than once"):
         load_catalogue_file(_write(tmp_path, [GOOD, GOOD]))
