@@ -13,11 +13,11 @@ import hashlib
 import os
 import secrets
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 PREFIX = "ONBOARD_"
@@ -39,6 +39,17 @@ _SMTP_SCHEMES: dict[str, tuple[SmtpSecurity, int]] = {
     "smtp+starttls": ("starttls", 587),
     "smtps": ("tls", 465),
 }
+
+
+_BOUNDS = "bounds"
+
+
+def _knob(default: int | Callable[[], int], *, minimum: int = 1, maximum: int | None = None) -> Any:
+    """A whole-number setting read from ``ONBOARD_<NAME>``, refused outside its bounds."""
+    metadata = {_BOUNDS: (minimum, maximum)}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 class SettingsError(RuntimeError):
@@ -166,25 +177,28 @@ class Settings:
     signing_keys: tuple[SigningKey, ...] = ()
     token_issuer: str = "onboard"  # noqa: S105 (a claim value, not a secret)
     token_audience: str = "onboard-app"  # noqa: S105 (a claim value, not a secret)
-    token_ttl: int = 3600
-    token_refresh_after: int = 600
-    session_max_age: int = 7 * 24 * 3600
+    token_ttl: int = _knob(3600, minimum=60)
+    token_refresh_after: int = _knob(600)
+    session_max_age: int = _knob(7 * 24 * 3600, minimum=60)
     leeway: int = 10
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_client: int = 20
-    login_failure_window: int = 900
-    signup_max_per_client: int = 10
-    signup_window: int = 900
-    trusted_proxy_hops: int = 0
-    session_cache_ttl: int = 30
-    password_hash_slots: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2))
+    login_max_failures_per_account: int = _knob(5)
+    login_max_failures_per_client: int = _knob(20)
+    login_failure_window: int = _knob(900)
+    signup_max_per_client: int = _knob(10)
+    signup_window: int = _knob(900)
+    # More than a handful of proxies in one chain is a typo, not a deployment.
+    trusted_proxy_hops: int = _knob(0, minimum=0, maximum=10)
+    session_cache_ttl: int = _knob(30, minimum=0, maximum=300)
+    password_hash_slots: int = _knob(
+        lambda: max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64
+    )
     github: OAuthClientSettings | None = None
     oidc: OAuthClientSettings | None = None
     smtp: SmtpSettings | None = None
     mail_from: str = "Onboard <no-reply@localhost>"
     mail_dir: Path = PROJECT_ROOT / ".onboard" / "mail"
     admin_emails: frozenset[str] = frozenset()
-    events_retention_days: int = 365
+    events_retention_days: int = _knob(365, maximum=36500)
 
     @property
     def is_production(self) -> bool:
@@ -481,34 +495,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if smtp is None and environment == "production":
         raise SettingsError(f"production mode needs an SMTP server to send mail: {SMTP_HELP}")
     defaults = Settings()
+    knobs: dict[str, Any] = {
+        knob.name: _int(
+            env, knob.name.upper(), getattr(defaults, knob.name), *knob.metadata[_BOUNDS]
+        )
+        for knob in fields(Settings)
+        if _BOUNDS in knob.metadata
+    }
     return Settings(
         environment=environment,
         database_url=env.get(PREFIX + "DATABASE_URL") or defaults.database_url,
         redis_url=env.get(PREFIX + "REDIS_URL") or None,
         public_url=(env.get(PREFIX + "PUBLIC_URL") or defaults.public_url).rstrip("/"),
         signing_keys=tuple(keys),
-        token_ttl=_int(env, "TOKEN_TTL", defaults.token_ttl, minimum=60),
-        token_refresh_after=_int(env, "TOKEN_REFRESH_AFTER", defaults.token_refresh_after),
-        session_max_age=_int(env, "SESSION_MAX_AGE", defaults.session_max_age, minimum=60),
-        login_max_failures_per_account=_int(
-            env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", defaults.login_max_failures_per_account
-        ),
-        login_max_failures_per_client=_int(
-            env, "LOGIN_MAX_FAILURES_PER_CLIENT", defaults.login_max_failures_per_client
-        ),
-        login_failure_window=_int(env, "LOGIN_FAILURE_WINDOW", defaults.login_failure_window),
-        signup_max_per_client=_int(env, "SIGNUP_MAX_PER_CLIENT", defaults.signup_max_per_client),
-        signup_window=_int(env, "SIGNUP_WINDOW", defaults.signup_window),
-        # More than a handful of proxies in one chain is a typo, not a deployment.
-        trusted_proxy_hops=_int(
-            env, "TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops, minimum=0, maximum=10
-        ),
-        password_hash_slots=_int(
-            env, "PASSWORD_HASH_SLOTS", defaults.password_hash_slots, maximum=64
-        ),
-        session_cache_ttl=_int(
-            env, "SESSION_CACHE_TTL", defaults.session_cache_ttl, minimum=0, maximum=300
-        ),
+        **knobs,
         github=github,
         oidc=oidc,
         smtp=smtp,
@@ -517,9 +517,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         mail_dir=Path(env.get(PREFIX + "MAIL_DIR") or defaults.mail_dir),
         admin_emails=_admin_emails(env.get(PREFIX + "ADMIN_EMAILS", "")),
-        events_retention_days=_int(
-            env, "EVENTS_RETENTION_DAYS", defaults.events_retention_days, maximum=36500
-        ),
     )
 
 
