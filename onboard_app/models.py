@@ -52,6 +52,39 @@ class User(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+# --- Passkeys (services/passkeys.py) --------------------------------------------------------
+
+
+class Passkey(SQLModel, table=True):
+    """A passkey (a WebAuthn credential) a user registered, and what signing in with it checks.
+
+    Nothing secret is kept: the credential's id and public key (COSE), the user handle the
+    authenticator stores with it, and its signature counter as last seen (0 for
+    authenticators that keep none; otherwise every sign-in must raise it). Deleted with
+    the user.
+    """
+
+    __tablename__ = "passkeys"
+    __table_args__ = (sa.Index("ix_passkeys_user_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    #: base64url of the credential id (at most 1023 bytes).
+    credential_id: str = Field(max_length=1400, unique=True)
+    #: The COSE-encoded public key.
+    public_key: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    #: base64url of the WebAuthn ``user.id``: random, the same for all passkeys of a user.
+    user_handle: str = Field(max_length=100)
+    sign_count: int = Field(default=0, sa_column=Column(sa.BigInteger, nullable=False))
+    name: str = Field(max_length=64)
+    #: How the browser can reach the authenticator (``internal``, ``hybrid``, ``usb``...).
+    transports: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = Field(default=None)
+
+
 class OnboardingAnswers(SQLModel, table=True):
     """The answers a user gave in the onboarding wizard (editable later in settings)."""
 
@@ -243,6 +276,7 @@ class OnboardingCount(SQLModel, table=True):
 
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     User,
+    Passkey,
     OnboardingAnswers,
     CatalogueItem,
     CatalogueItemTopic,
