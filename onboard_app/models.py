@@ -174,6 +174,45 @@ class EmailLink(SQLModel, table=True):
     used_at: datetime | None = Field(default=None)
 
 
+# --- Sessions per device (services/sessions.py) --------------------------------------------
+
+
+class DeviceSession(SQLModel, table=True):
+    """One sign-in of a user on one browser: what the token's ``sid`` claim names.
+
+    A token is accepted only while its session row exists, belongs to the token's user and
+    carries the user's current ``token_version`` (ending sessions bumps the version and
+    carries it to the sessions that stay, so nothing else minted before survives). Device,
+    browser and system are parsed from the user agent at sign-in; nothing of the raw
+    header is kept. ``expires_at`` is when no token of the session can still be valid;
+    expired rows are pruned (at each sign-in of the user, and by ``prune-sessions``).
+    """
+
+    __tablename__ = "device_sessions"
+    __table_args__ = (
+        sa.Index("ix_device_sessions_user_id", "user_id"),
+        sa.Index("ix_device_sessions_expires_at", "expires_at"),
+    )
+
+    #: Random (``secrets.token_hex(16)``); the ``sid`` claim of the session's tokens.
+    id: str = Field(max_length=64, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    #: The user's token version this session is valid at.
+    token_version: int
+    created_at: datetime = Field(default_factory=utcnow)
+    #: Written at most once per ``sessions.LAST_SEEN_INTERVAL`` of activity.
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    client_address: str = Field(default="", max_length=64)
+    browser: str = Field(default="", max_length=40)
+    system: str = Field(default="", max_length=40)
+    device: str = Field(default="", max_length=60)
+    #: ``desktop``, ``phone``, ``tablet`` or ``unknown``.
+    form_factor: str = Field(default="unknown", max_length=10)
+
+
 # --- Onboarding insights (services/events.py, services/insights.py) -------------------------
 
 
@@ -281,6 +320,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     CatalogueItem,
     CatalogueItemTopic,
     EmailLink,
+    DeviceSession,
     OnboardingEvent,
     OnboardingProgress,
     OnboardingCount,

@@ -227,7 +227,7 @@ def _confirmed(user_id: int, url: str | None) -> User:
             .values(email_verified_at=utcnow(), updated_at=utcnow())
         )
     if getattr(first_time, "rowcount", 0) == 1:
-        end_other_sessions(user_id, url)
+        end_other_sessions(user_id, keep=None, url=url)  # the confirming browser signs in anew
     return _row(user_id, url)
 
 
@@ -356,5 +356,5 @@ def reset_password(token: object, password: object, url: str | None = None) -> U
                 updated_at=now,
             )
         )
-    end_other_sessions(account.user_id, url)
+    end_other_sessions(account.user_id, keep=None, url=url)  # the link's browser signs in anew
     return _row(account.user_id, url)

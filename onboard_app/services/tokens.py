@@ -9,7 +9,9 @@ the user's current token version lives in :mod:`onboard_app.services.sessions`, 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,6 +48,12 @@ FLOW_VERSION_UNKNOWN: Final = -1
 #: absence can only take rights away, and the gate reads the role from the row anyway: a
 #: token that says more than the row is re-minted, never believed.
 ROLE_CLAIM: Final = "role"
+#: ``sid``: the device session (``models.DeviceSession``) the token belongs to. Tokens
+#: minted before sessions existed have none: ``services/sessions.py`` adopts each one into
+#: a session row the first time it is presented, under :func:`legacy_session_id`.
+SESSION_CLAIM: Final = "sid"
+#: A session id: 16 to 64 characters of ``[0-9a-f]`` (``secrets.token_hex``).
+_SESSION_ID_CHARS: Final = frozenset("0123456789abcdef")
 
 
 class TokenSubject(Protocol):
@@ -110,6 +118,7 @@ class SessionClaims:
         auth_time: When the user last proved who they are (login); kept on re-mint.
         kid: The key id the token was signed with.
         role: ``role``: the user's role when minted (``member`` when the claim is absent).
+        sid: ``sid``: the device session, or ``None`` for a token minted before sessions.
     """
 
     user_id: int
@@ -122,6 +131,35 @@ class SessionClaims:
     auth_time: int
     kid: str
     role: str = MEMBER
+    sid: str | None = None
+
+    @property
+    def session_id(self) -> str:
+        """The session this token belongs to: its ``sid``, or the adopted one of an old token."""
+        return self.sid if self.sid is not None else legacy_session_id(self.jti)
+
+
+def is_session_id(value: object) -> bool:
+    """Whether ``value`` has the shape of a session id (any client text can be checked)."""
+    return (
+        isinstance(value, str)
+        and 16 <= len(value) <= 64
+        and all(ch in _SESSION_ID_CHARS for ch in value)
+    )
+
+
+def new_session_id() -> str:
+    """A fresh, unguessable session id."""
+    return secrets.token_hex(16)
+
+
+def legacy_session_id(jti: str) -> str:
+    """The session a token without ``sid`` is adopted into: one per token, derived from its jti.
+
+    Deterministic, so the same old token presented twice (two tabs, a replay) names one
+    session, never a second.
+    """
+    return hashlib.sha256(f"legacy-session:{jti}".encode()).hexdigest()[:32]
 
 
 def mint_session_token(
@@ -131,6 +169,7 @@ def mint_session_token(
     auth_time: int | None = None,
     now: int | None = None,
     role: str = MEMBER,
+    session_id: str | None = None,
 ) -> str:
     """Mint a session token from a user row.
 
@@ -141,15 +180,20 @@ def mint_session_token(
             passes the old token's value so the absolute lifetime keeps counting.
         now: Current Unix time (tests).
         role: The user's role, as ``services/roles.py`` decides it from the same row.
+        session_id: The device session (``sid``). The app always passes one; ``None``
+            makes a token of the kind minted before sessions existed (tests of that case).
 
     Returns:
         The signed JWT.
 
     Raises:
-        ValueError: If the user has no id or an unknown onboarding step.
+        ValueError: If the user has no id, an unknown onboarding step, or the session id
+            is malformed.
     """
     if user.id is None:
         raise ValueError("cannot mint a token for an unsaved user")
+    if session_id is not None and not is_session_id(session_id):
+        raise ValueError("malformed session id")
     step = parse_step(user.onboarding_step)
     if step is None:
         raise ValueError(f"user {user.id} has an unknown onboarding step")
@@ -173,6 +217,8 @@ def mint_session_token(
     }
     if role == ADMIN:
         payload[ROLE_CLAIM] = ADMIN
+    if session_id is not None:
+        payload[SESSION_CLAIM] = session_id
     return jwt.encode(
         payload, key.secret, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": key.kid}
     )
@@ -300,6 +346,7 @@ def _claims_from(
         or auth_time > iat
         or exp - iat > settings.token_ttl
         or payload.get(ROLE_CLAIM, ADMIN) != ADMIN
+        or (SESSION_CLAIM in payload and not is_session_id(payload[SESSION_CLAIM]))
     ):
         return TokenRejected(Rejection.INVALID)
     if auth_time > now + settings.leeway:
@@ -317,6 +364,7 @@ def _claims_from(
         auth_time=auth_time,
         kid=kid,
         role=ADMIN if ROLE_CLAIM in payload else MEMBER,
+        sid=payload.get(SESSION_CLAIM),
     )
 
 

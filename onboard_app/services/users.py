@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from onboard_app.models import (
+    DeviceSession,
     OnboardingAnswers,
     OnboardingEvent,
     OnboardingProgress,
@@ -46,6 +48,7 @@ from onboard_app.services.onboarding import (
 )
 from onboard_app.services.roles import ROLES
 from onboard_app.services.session_cache import announce_change
+from onboard_app.services.user_agents import DeviceInfo
 
 log = logging.getLogger("onboard.users")
 
@@ -274,19 +277,258 @@ def update_password_hash(user_id: int, password_hash: str, url: str | None = Non
 
 
 def revoke_sessions(user_id: int, url: str | None = None) -> None:
-    """Bump the token version: every token minted before is dead, on every worker.
+    """End every session of the user, on every worker: every token minted before is dead.
 
     Args:
         user_id: The user.
         url: Database URL.
     """
+    end_device_sessions(user_id, url=url)
+
+
+# --- device sessions (the rows the tokens' ``sid`` claims name; see services/sessions.py) ---
+
+
+@dataclass(frozen=True)
+class NewDeviceSession:
+    """What a session row is created with.
+
+    Attributes:
+        id: The session id (the tokens' ``sid``).
+        created_at: The sign-in.
+        seen_at: The activity it is created at (the sign-in, or an old token's adoption).
+        expires_at: When no token of the session can be valid any more.
+        client_address: The client's address.
+        device: Browser, system and device from the user agent.
+    """
+
+    id: str
+    created_at: datetime
+    seen_at: datetime
+    expires_at: datetime
+    client_address: str
+    device: DeviceInfo
+
+
+def _lock_user(session: Session, user_id: int) -> int | None:
+    """Lock the user row (PostgreSQL) for a change of their sessions; their token version.
+
+    Starting, adopting and ending sessions of one user take this lock first, so they run
+    one after the other and always in the same order (no deadlock), and a session started
+    while others end gets the version that is current when it commits.
+    """
+    query = sa.select(col(User.token_version)).where(col(User.id) == user_id).with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def _session_values(user_id: int, new: NewDeviceSession) -> dict[str, Any]:
+    return {
+        "id": new.id,
+        "user_id": user_id,
+        "created_at": new.created_at,
+        "last_seen_at": new.seen_at,
+        "expires_at": new.expires_at,
+        "client_address": new.client_address[:64],
+        "browser": new.device.browser,
+        "system": new.device.system,
+        "device": new.device.device,
+        "form_factor": new.device.form_factor,
+    }
+
+
+def create_device_session(user_id: int, new: NewDeviceSession, url: str | None = None) -> int:
+    """Record a sign-in; the user's expired sessions are pruned in the same transaction.
+
+    Args:
+        user_id: The user who signed in.
+        new: The session.
+        url: Database URL.
+
+    Returns:
+        The token version the session is valid at.
+
+    Raises:
+        UserGone: The user no longer exists.
+    """
     with session_scope(url) as session:
+        if _lock_user(session, user_id) is None:
+            raise UserGone(user_id)
+        session.execute(
+            sa.delete(DeviceSession).where(
+                col(DeviceSession.user_id) == user_id,
+                col(DeviceSession.expires_at) <= new.created_at,
+            )
+        )
+        # The version as of this statement: an ending of sessions that committed since the
+        # lock above (SQLite has none) is not missed.
+        current = sa.select(col(User.token_version)).where(col(User.id) == user_id)
+        session.execute(
+            sa.insert(DeviceSession).values(
+                **_session_values(user_id, new), token_version=current.scalar_subquery()
+            )
+        )
+        version: int = session.execute(current).scalar_one()
+    return version
+
+
+def adopt_device_session(
+    user_id: int, token_version: int, new: NewDeviceSession, url: str | None = None
+) -> bool:
+    """Give a token minted before sessions existed its session row, once.
+
+    Only while the user is still at the token's version: once any session of the user
+    has ended (every ending bumps the version), such a token can never get a row again.
+
+    Args:
+        user_id: The token's user.
+        token_version: The token's ``ver``.
+        new: The session (its id derived from the token, see ``tokens.legacy_session_id``).
+        url: Database URL.
+
+    Returns:
+        Whether the row exists now (made by this call or by a concurrent one).
+    """
+    values = _session_values(user_id, new) | {"token_version": token_version}
+    names = list(values)
+    table = DeviceSession.metadata.tables[DeviceSession.__tablename__]
+    source = sa.select(*(sa.literal(values[name], table.c[name].type) for name in names)).where(
+        sa.exists().where(col(User.id) == user_id, col(User.token_version) == token_version)
+    )
+    try:
+        with session_scope(url) as session:
+            if _lock_user(session, user_id) != token_version:
+                return False
+            done = session.execute(sa.insert(DeviceSession).from_select(names, source))
+            return getattr(done, "rowcount", 0) == 1
+    except IntegrityError:
+        return True  # adopted by a concurrent check of the same token
+
+
+def touch_device_session(
+    session_id: str,
+    *,
+    seen_at: datetime,
+    seen_before: datetime,
+    expires_at: datetime,
+    client_address: str | None,
+    url: str | None = None,
+) -> bool:
+    """Note activity on a session, unless it was noted after ``seen_before`` (another worker).
+
+    Nothing is announced: no check depends on these columns but the next touch.
+
+    Args:
+        session_id: The session.
+        seen_at: Now.
+        seen_before: Only a session last seen at or before this is written.
+        expires_at: The session's new end (its tokens' latest possible expiry).
+        client_address: The client's address now (``None``: unknown, kept as it is).
+        url: Database URL.
+
+    Returns:
+        Whether the row was written.
+    """
+    values: dict[str, Any] = {"last_seen_at": seen_at, "expires_at": expires_at}
+    if client_address is not None:
+        values["client_address"] = client_address[:64]
+    with session_scope(url) as session:
+        done = session.execute(
+            sa.update(DeviceSession)
+            .where(
+                col(DeviceSession.id) == session_id,
+                col(DeviceSession.last_seen_at) <= seen_before,
+            )
+            .values(**values)
+        )
+    return getattr(done, "rowcount", 0) == 1
+
+
+def end_device_sessions(
+    user_id: int, *, only: str | None = None, keep: str | None = None, url: str | None = None
+) -> int:
+    """End sessions of one user, on every worker.
+
+    The ended rows are deleted and the user's token version is bumped, carrying the
+    sessions that stay to the new version: every token of an ended session, and every
+    token minted before sessions existed that has no row yet, is dead.
+
+    Args:
+        user_id: The user (from a verified session: nothing of another user is touched).
+        only: End this one session; when it is not one of the user's, nothing happens.
+        keep: End every session but this one (``only`` must be ``None``).
+        url: Database URL.
+
+    Returns:
+        How many session rows were ended.
+    """
+    mine = col(DeviceSession.user_id) == user_id
+    if only is not None:
+        which = sa.and_(mine, col(DeviceSession.id) == only)
+    elif keep is not None:
+        which = sa.and_(mine, col(DeviceSession.id) != keep)
+    else:
+        which = mine
+    with session_scope(url) as session:
+        if _lock_user(session, user_id) is None:
+            return 0
+        ended = getattr(session.execute(sa.delete(DeviceSession).where(which)), "rowcount", 0)
+        if only is not None and ended == 0:
+            return 0
         session.execute(
             sa.update(User)
             .where(col(User.id) == user_id)
             .values(token_version=User.token_version + 1, updated_at=utcnow())
         )
+        current = sa.select(col(User.token_version)).where(col(User.id) == user_id)
+        session.execute(
+            sa.update(DeviceSession)
+            .where(mine, col(DeviceSession.token_version) == current.scalar_subquery() - 1)
+            .values(token_version=DeviceSession.token_version + 1)
+        )
     announce_change(user_id)
+    return int(ended)
+
+
+def live_device_sessions(
+    user_id: int, now: datetime, url: str | None = None
+) -> list[DeviceSession]:
+    """The user's sessions that can still be used, the most recently seen first.
+
+    Args:
+        user_id: The user.
+        now: The current time.
+        url: Database URL.
+
+    Returns:
+        The rows.
+    """
+    query = (
+        select(DeviceSession)
+        .join(User, col(User.id) == col(DeviceSession.user_id))
+        .where(
+            col(DeviceSession.user_id) == user_id,
+            col(DeviceSession.expires_at) > now,
+            col(DeviceSession.token_version) == col(User.token_version),
+        )
+        .order_by(col(DeviceSession.last_seen_at).desc(), col(DeviceSession.id))
+    )
+    with session_scope(url) as session:
+        return list(session.exec(query).all())
+
+
+def prune_device_sessions(now: datetime, url: str | None = None) -> int:
+    """Delete every expired session row (``python -m onboard_app.cli prune-sessions``).
+
+    Args:
+        now: The current time.
+        url: Database URL.
+
+    Returns:
+        How many rows were deleted.
+    """
+    with session_scope(url) as session:
+        done = session.execute(sa.delete(DeviceSession).where(col(DeviceSession.expires_at) <= now))
+    return int(getattr(done, "rowcount", 0))
 
 
 def _answers_row(session: Session, user_id: int) -> OnboardingAnswers:

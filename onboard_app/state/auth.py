@@ -36,9 +36,9 @@ from onboard_app.services.audit import audit
 from onboard_app.services.mail import MAIL_FAILED, Mail, MailFailed
 from onboard_app.services.onboarding import Step, first_step, parse_step
 from onboard_app.services.recovery import Pending
-from onboard_app.services.sessions import start_session
 from onboard_app.services.text import safe_text
 from onboard_app.services.throttle import make_throttle
+from onboard_app.services.users import UserGone
 from onboard_app.settings import get_settings
 from onboard_app.state.session import (
     OUTAGE_MESSAGE,
@@ -104,7 +104,11 @@ async def sign_in(state: BaseState, user: User, method: str) -> EventSpec:
         The redirect (to ``next=`` if allowed, else the user's step or explore).
     """
     session_state = await state.get_state(SessionState)
-    session_state._adopt(start_session(user), user)
+    try:
+        await session_state._start(user)
+    except (SQLAlchemyError, UserGone):
+        log.exception("sign-in of user %s not recorded: database error", user.id)
+        return rx.toast.error(OUTAGE_MESSAGE)
     audit("signin", user_id=user.id, method=method, client=client_address(state))
     url = state.router.url
     target = access.decide(url.path, _reached(user), url.query_parameters.get("next"))

@@ -22,7 +22,7 @@ from onboard_app.services import access, linking, oauth
 from onboard_app.services.access import ANYONE
 from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import first_step, parse_step
-from onboard_app.services.sessions import start_session
+from onboard_app.services.users import UserGone
 from onboard_app.settings import get_settings
 from onboard_app.state.session import SessionState, requires
 
@@ -94,7 +94,11 @@ class OAuthState(rx.State):
             log.exception("oauth %s login failed: database error", client.name if client else "-")
             return _login_with_error("server_error")
         session_state = await self.get_state(SessionState)
-        session_state._adopt(start_session(user), user)
+        try:
+            await session_state._start(user)
+        except (SQLAlchemyError, UserGone):
+            log.exception("oauth sign-in of user %s not recorded: database error", user.id)
+            return _login_with_error("server_error")
         audit("signin", user_id=user.id, method=client.name, client=self.router.session.client_ip)
         reached = parse_step(user.onboarding_step) or first_step()
         next_path = pending.next_path if pending else None

@@ -38,10 +38,12 @@ from onboard_app.services.audit import audit
 from onboard_app.services.onboarding import first_step, parse_step
 from onboard_app.services.sessions import (
     Authenticated,
+    Client,
     SessionUser,
     authenticate_off_loop,
     end_session,
     remint,
+    start_session,
 )
 from onboard_app.services.tokens import Rejection, TokenRejected
 
@@ -142,7 +144,7 @@ class SessionState(rx.State):
                 await self._forget()
             return None
         try:
-            result = await authenticate_off_loop(self.token)
+            result = await authenticate_off_loop(self.token, client=client_of(self))
         except SQLAlchemyError as exc:
             log.exception("session check failed: database unavailable")
             raise SessionUnavailable from exc
@@ -170,6 +172,19 @@ class SessionState(rx.State):
         self.token = token
         self._connection = self.router.session.session_id
         self._show(user)
+
+    async def _start(self, user: User) -> None:
+        """Sign this tab in as ``user``: a new device session, off the event loop.
+
+        Args:
+            user: The user row, as just read or written by the sign-in.
+
+        Raises:
+            SQLAlchemyError: The session could not be recorded (nobody is signed in).
+            UserGone: The user was deleted meanwhile.
+        """
+        token = await asyncio.to_thread(start_session, user, client=client_of(self))
+        self._adopt(token, user)
 
     def _remint_from(self, session: Authenticated, user: User) -> None:
         """Replace the token with one minted from the updated database row.
@@ -245,6 +260,14 @@ class SessionState(rx.State):
             )
             events.append(rx.toast.info("You are logged out."))
         return events
+
+
+def client_of(state: BaseState) -> Client:
+    """Where this event comes from: the client's address and user agent (for its session)."""
+    return Client(
+        address=state.router.session.client_ip or "",
+        user_agent=state.router.headers.user_agent or "",
+    )
 
 
 def verified_session() -> Authenticated | None:

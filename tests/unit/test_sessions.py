@@ -127,8 +127,10 @@ def test_token_of_deleted_user_is_revoked(app_db: Settings) -> None:
 
 def test_token_with_a_future_version_is_revoked(app_db: Settings) -> None:
     user = new_user()
+    session_id = verified(start_session(user, app_db), app_db).sid  # a live session
     user.token_version = 5  # a token claiming a version the database never had
-    assert authenticate(start_session(user, app_db), app_db) == TokenRejected(Rejection.REVOKED)
+    forged = mint_session_token(user, app_db, session_id=session_id)
+    assert authenticate(forged, app_db) == TokenRejected(Rejection.REVOKED)
 
 
 def test_token_of_deleted_user_does_not_log_in_the_next_account(app_db: Settings) -> None:
@@ -232,7 +234,7 @@ def test_remint_cannot_extend_the_absolute_lifetime(app_db: Settings) -> None:
     assert verified(result.token, app_db).expires_at == auth + app_db.session_max_age
 
 
-def test_end_session_revokes_every_token(app_db: Settings) -> None:
+def test_end_session_ends_this_session_only(app_db: Settings) -> None:
     user = new_user()
     other = new_user("other@example.com")
     first = start_session(user, app_db)
@@ -240,7 +242,10 @@ def test_end_session_revokes_every_token(app_db: Settings) -> None:
     bystander = start_session(other, app_db)
     assert end_session(first, app_db) is True
     assert authenticate(first, app_db) == TokenRejected(Rejection.REVOKED)
-    assert authenticate(second, app_db) == TokenRejected(Rejection.REVOKED)
+    # The other browser stays signed in; its token is re-minted at the new version.
+    kept = authenticate(second, app_db)
+    assert isinstance(kept, Authenticated) and kept.reminted
+    assert verified(kept.token, app_db).sid == verified(second, app_db).sid
     assert isinstance(authenticate(bystander, app_db), Authenticated)
     # logging out twice with the dead token does nothing more
     assert end_session(first, app_db) is False

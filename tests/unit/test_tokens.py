@@ -784,3 +784,36 @@ def test_every_bad_input_is_a_token_rejected(cfg: Settings) -> None:
     for token in bad:
         result = verify_session_token(token, cfg, now=now)
         assert isinstance(result, TokenRejected), repr(token)[:80]
+
+
+# --- sid: the device session a token belongs to ---------------------------------------------
+
+
+def test_sid_names_the_session_and_round_trips(cfg: Settings) -> None:
+    session_id = tokens.new_session_id()
+    claims = verify_session_token(mint_session_token(Subject(), cfg, session_id=session_id), cfg)
+    assert isinstance(claims, SessionClaims)
+    assert claims.sid == claims.session_id == session_id
+
+
+def test_a_token_from_before_sessions_has_its_adopted_session_id(cfg: Settings) -> None:
+    claims = verify_session_token(mint_session_token(Subject(), cfg), cfg)
+    assert isinstance(claims, SessionClaims) and claims.sid is None
+    # One session per old token, the same at every presentation, in the shape of a sid.
+    assert claims.session_id == tokens.legacy_session_id(claims.jti)
+    assert tokens.is_session_id(claims.session_id)
+    assert tokens.legacy_session_id("a") != tokens.legacy_session_id("b")
+
+
+@pytest.mark.parametrize(
+    "sid", [None, "", 5, ["a" * 32], "a" * 15, "a" * 65, "A" * 32, "g" * 32, "../" * 8, "é" * 32]
+)
+def test_a_malformed_sid_is_rejected(cfg: Settings, sid: Any) -> None:
+    token = sign(good_header(), good_payload(cfg, sid=sid))
+    assert rejected(verify_session_token(token, cfg), Rejection.INVALID)
+
+
+def test_minting_refuses_a_malformed_session_id(cfg: Settings) -> None:
+    with pytest.raises(ValueError, match="session id"):
+        mint_session_token(Subject(), cfg, session_id="not-hex")
+    assert len({tokens.new_session_id() for _ in range(100)}) == 100
