@@ -313,6 +313,50 @@ class OnboardingCount(SQLModel, table=True):
     users: int = Field(default=0)
 
 
+# --- Two-factor authentication (services/two_factor.py) ------------------------------------
+
+
+class TwoFactor(SQLModel, table=True):
+    """A user's authenticator app (TOTP): its secret, encrypted, and the last step used.
+
+    ``confirmed_at`` is ``None`` while an enrolment waits for its first code: the account
+    is enrolled (asked for a code at sign-in) only once it is set. The secret is AES-GCM
+    under a key derived from the signing key named by ``secret_key_id``, bound to the user.
+    """
+
+    __tablename__ = "two_factor"
+
+    user_id: int = Field(
+        sa_column=Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    #: base64url(nonce || ciphertext) of the base32 secret.
+    secret_ciphertext: str = Field(max_length=200)
+    secret_key_id: str = Field(max_length=64)
+    #: The time step (Unix time // 30) of the last code accepted: never accepted again.
+    last_step: int | None = Field(default=None, sa_column=Column(sa.BigInteger, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    confirmed_at: datetime | None = Field(default=None)
+
+
+class TwoFactorRecoveryCode(SQLModel, table=True):
+    """One of the ten one-time recovery codes of an enrolled user (only its hash)."""
+
+    __tablename__ = "two_factor_recovery_codes"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "code_hash", name="uq_two_factor_recovery_codes"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    #: SHA-256 (hex) of the code with the user id (80 random bits: no key needed).
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = Field(default=None)
+
+
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     User,
     Passkey,
@@ -324,4 +368,6 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     OnboardingEvent,
     OnboardingProgress,
     OnboardingCount,
+    TwoFactor,
+    TwoFactorRecoveryCode,
 )

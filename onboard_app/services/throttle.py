@@ -13,6 +13,9 @@ The counters, each over a fixed window:
 - login, per client address: the same, but a successful login only gives its own attempt
   back, so the logins of a whole office behind one address never add up.
 - sign-up, per client address: every sign-up that reaches its hash, successful or not.
+- second factor (authenticator-app and recovery codes), per account (5 per 15 minutes and
+  20 a day) and per client address (20 per 15 minutes): every code before it is checked;
+  an accepted code clears the account's counts and gives the address its attempt back.
 
 An attempt that is refused gives back what it took: hammering a locked key costs no hash
 and does not add up either. Without Redis the counters live in the process, which is right
@@ -39,6 +42,14 @@ from onboard_app.settings import Settings
 LOGIN_PER_ACCOUNT: Final = "login-account"
 LOGIN_PER_CLIENT: Final = "login-client"
 SIGNUP_PER_CLIENT: Final = "signup-client"
+SECOND_FACTOR_PER_ACCOUNT: Final = "second-factor-account"
+SECOND_FACTOR_PER_ACCOUNT_DAY: Final = "second-factor-account-day"
+SECOND_FACTOR_PER_CLIENT: Final = "second-factor-client"
+# At most 3 of the 10^6 codes are valid at any time: 20 tries a day give an attacker who
+# has the password about a 2 % chance in a year.
+SECOND_FACTOR_ACCOUNT_LIMIT: Final = RateLimitItemPerSecond(5, 900)
+SECOND_FACTOR_ACCOUNT_DAILY_LIMIT: Final = RateLimitItemPerSecond(20, 86400)
+SECOND_FACTOR_CLIENT_LIMIT: Final = RateLimitItemPerSecond(20, 900)
 
 # Decrement, never below zero and never creating a key: a give-back that lands after its
 # window ended must not leave credit for the next window. DECR keeps the key's expiry.
@@ -170,12 +181,18 @@ class Throttle:
         login_per_account: Login attempts per account.
         login_per_client: Login attempts per client address.
         signup_per_client: Sign-ups per client address.
+        second_factor_per_account: Codes tried per account (short window).
+        second_factor_per_account_daily: Codes tried per account per day.
+        second_factor_per_client: Codes tried per client address.
     """
 
     counters: Counters
     login_per_account: RateLimitItem
     login_per_client: RateLimitItem
     signup_per_client: RateLimitItem
+    second_factor_per_account: RateLimitItem = SECOND_FACTOR_ACCOUNT_LIMIT
+    second_factor_per_account_daily: RateLimitItem = SECOND_FACTOR_ACCOUNT_DAILY_LIMIT
+    second_factor_per_client: RateLimitItem = SECOND_FACTOR_CLIENT_LIMIT
 
     def start_login(self, account: str, client: str) -> int:
         """Count a login attempt before its password is checked.
@@ -220,6 +237,58 @@ class Throttle:
         """
         self.counters.give_back((self.login_per_account, LOGIN_PER_ACCOUNT, account))
         self.counters.give_back((self.login_per_client, LOGIN_PER_CLIENT, client))
+
+    def _second_factor_slots(self, account: str) -> tuple[Slot, Slot]:
+        return (
+            (self.second_factor_per_account, SECOND_FACTOR_PER_ACCOUNT, account),
+            (self.second_factor_per_account_daily, SECOND_FACTOR_PER_ACCOUNT_DAY, account),
+        )
+
+    def start_second_factor(self, account: str, client: str) -> int:
+        """Count a second-factor code before it is checked.
+
+        Args:
+            account: The account (``user:<id>``).
+            client: Client address.
+
+        Returns:
+            0 if the code may be checked now, else seconds to wait (nothing counted).
+
+        Raises:
+            ThrottleUnavailable: The counters cannot be reached.
+        """
+        return self.counters.take(
+            (self.second_factor_per_client, SECOND_FACTOR_PER_CLIENT, client),
+            *self._second_factor_slots(account),
+        )
+
+    def second_factor_succeeded(self, account: str, client: str) -> None:
+        """Clear the account's code counts and give the address its attempt back.
+
+        Args:
+            account: The account (``user:<id>``).
+            client: Client address.
+
+        Raises:
+            ThrottleUnavailable: The counters cannot be reached.
+        """
+        for slot in self._second_factor_slots(account):
+            self.counters.clear(slot)
+        self.counters.give_back((self.second_factor_per_client, SECOND_FACTOR_PER_CLIENT, client))
+
+    def second_factor_not_checked(self, account: str, client: str) -> None:
+        """Give back a counted code whose check never ran (a database error).
+
+        Args:
+            account: The account (``user:<id>``).
+            client: Client address.
+
+        Raises:
+            ThrottleUnavailable: The counters cannot be reached.
+        """
+        for slot in self._second_factor_slots(account):
+            self.counters.give_back(slot)
+        self.counters.give_back((self.second_factor_per_client, SECOND_FACTOR_PER_CLIENT, client))
 
     def start_sign_up(self, client: str) -> int:
         """Count a sign-up before its password is hashed.
