@@ -93,6 +93,7 @@ class LoadResult:
         by_event: Event label -> latencies, milliseconds.
         server_errors: Error records the app logged during the run.
         spans: (start, end) of every user's flow, for the peak concurrency.
+        cpu: The CPU shares of the run (load generator, app, the rest).
     """
 
     setup: Setup
@@ -105,6 +106,7 @@ class LoadResult:
     by_event: dict[str, list[float]] = field(default_factory=dict)
     server_errors: int = 0
     spans: list[tuple[float, float]] = field(default_factory=list)
+    cpu: str = ""
 
     @property
     def peak(self) -> int:
@@ -237,16 +239,38 @@ async def run_users(
     return result
 
 
+@dataclass(frozen=True)
+class LoadApp:
+    """The app a load run talks to.
+
+    Attributes:
+        url: The socket URL over 127.0.0.1.
+        origin: The page origin.
+        log_path: The app's log file.
+        group: Process group of the app (``reflex run`` and its workers), for CPU counts.
+        redis_url: The claimed Redis database of the state manager (``None``: disk state).
+        trace_dir: Where the workers write their spans (``None``: tracing off).
+    """
+
+    url: str
+    origin: str
+    log_path: Path
+    group: int
+    redis_url: str | None
+    trace_dir: Path | None
+
+
 @contextmanager
 def running_app(
-    setup: Setup, app_env: dict[str, str] | None = None
-) -> Iterator[tuple[str, str, Path]]:
+    setup: Setup, app_env: dict[str, str] | None = None, *, trace: bool = False
+) -> Iterator[LoadApp]:
     """Start the app as ``make run-prod`` would, on throwaway storage; stop and clean after.
 
-    ``app_env`` adds environment variables to the app's (``--app-env``: an A/B of a setting).
+    ``app_env`` adds environment variables to the app's (``--app-env``: an A/B of a setting);
+    ``trace`` sets ``ONBOARD_TRACE_DIR`` (``onboard_app/telemetry.py``) to a temporary folder.
 
     Yields:
-        (socket URL over 127.0.0.1, the page origin, the app's log file).
+        The running app.
     """
     from tests.e2e.conftest import start_app, stop_app
 
@@ -258,10 +282,20 @@ def running_app(
 
             env["ONBOARD_DATABASE_URL"] = stack.enter_context(throwaway_postgres())
             env["ONBOARD_REDIS_URL"] = stack.enter_context(claimed_redis_db())
+        trace_dir = tmp / "spans" if trace else None
+        if trace_dir is not None:
+            env["ONBOARD_TRACE_DIR"] = str(trace_dir)
         env.update(app_env or {})
         app = start_app(tmp, **env)
         stack.callback(stop_app, app)
-        yield app.url.replace("localhost", "127.0.0.1"), app.url, app.log_path
+        yield LoadApp(
+            app.url.replace("localhost", "127.0.0.1"),
+            app.url,
+            app.log_path,
+            app.process.pid,  # started in a session of its own: its pid is the group
+            env.get("ONBOARD_REDIS_URL"),
+            trace_dir,
+        )
 
 
 def run_setup(
@@ -272,18 +306,25 @@ def run_setup(
     think: float,
     timeout: float,
     app_env: dict[str, str] | None = None,
+    trace: bool = False,
 ) -> list[LoadResult]:
-    """Start one setup's app and run each user count against it in turn."""
+    """Start one setup's app and run each user count against it in turn.
+
+    Prints the CPU shares of each run; with ``trace`` the span breakdown of all of them.
+    """
+    from bench import breakdown as spans
+
     names = OnboardNames.resolve()
     results = []
-    with running_app(setup, app_env) as (url, origin, log_path):
+    with running_app(setup, app_env, trace=trace) as app:
         build = FrontendBuild.load(ROOT / ".web")
         for users in user_counts:
-            log_before = log_path.read_text(errors="replace")
+            log_before = app.log_path.read_text(errors="replace")
+            cpu_before = spans.CpuSample.take(app.group)
             result = asyncio.run(
                 run_users(
-                    url,
-                    origin,
+                    app.url,
+                    app.origin,
                     users,
                     rate=rate,
                     think=think,
@@ -292,11 +333,20 @@ def run_setup(
                     timeout=timeout,
                 )
             )
+            result.cpu = spans.format_cpu(cpu_before, spans.CpuSample.take(app.group))
             result.setup = setup
-            new_log = log_path.read_text(errors="replace")[len(log_before) :]
+            new_log = app.log_path.read_text(errors="replace")[len(log_before) :]
             result.server_errors = len(SERVER_ERROR.findall(new_log))
             results.append(result)
             print(f"  ... {setup.label}: {users} users done in {result.seconds:.1f} s", flush=True)
+            print("  " + result.cpu, flush=True)
+        if app.trace_dir is not None:
+            # The batch exporters write every 0.5 s; an opportunistic lease saves the state
+            # when it ends (half Reflex's 10 s lock expiration).
+            time.sleep(6.0)
+            print(spans.format_events(spans.event_traces(spans.read_spans(app.trace_dir))))
+        if app.redis_url is not None:
+            print(spans.redis_state_sizes(app.redis_url), flush=True)
     return results
 
 
@@ -355,8 +405,12 @@ def run(
     think: float,
     timeout: float = 60.0,
     app_env: dict[str, str] | None = None,
+    breakdown: bool = False,
 ) -> list[LoadResult]:
-    """Run the chosen setups, print the table, the per-event breakdown and the verdict."""
+    """Run the chosen setups, print the table, the per-event latencies and the verdict.
+
+    ``breakdown`` runs the app with tracing on and prints where the server's time went.
+    """
     results: list[LoadResult] = []
     if app_env:
         print("app environment added: " + " ".join(f"{k}={v}" for k, v in app_env.items()))
@@ -364,7 +418,13 @@ def run(
         if setup.key in setups:
             results.extend(
                 run_setup(
-                    setup, user_counts, rate=rate, think=think, timeout=timeout, app_env=app_env
+                    setup,
+                    user_counts,
+                    rate=rate,
+                    think=think,
+                    timeout=timeout,
+                    app_env=app_env,
+                    trace=breakdown,
                 )
             )
     print(format_table(results, rate=rate, think=think))
@@ -412,6 +472,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=value",
         help="extra environment for the app, e.g. REFLEX_OPLOCK_ENABLED=false (repeatable)",
     )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="trace the app (ONBOARD_TRACE_DIR) and print where each event's time goes",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         think=args.think,
         app_env=dict(args.app_env),
+        breakdown=args.breakdown,
     )
     return 0
 

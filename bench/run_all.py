@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 rate=args.rate,
                 think=args.think,
                 app_env=dict(args.app_env),
+                breakdown=args.breakdown,
             )
         except Exception as problem:
             failed.append(f"load: {problem!r}")

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from onboard_app import logs, routes
+from onboard_app import logs, routes, telemetry
 from onboard_app.models import ALL_TABLES
 from onboard_app.pages.explore import explore_page
 from onboard_app.pages.login import login_page, signup_page
@@ -21,6 +21,8 @@ from onboard_app.state.settings import SettingsState
 
 # First, in every process (CLI, supervisor, workers): redaction, onboard.* at INFO (logs.py).
 logs.install()
+# Spans of every event when ONBOARD_TRACE_DIR is set (bench/breakdown.py); else nothing.
+telemetry.install()
 
 # `reflex db` reads rx.ModelRegistry, whose built-in entry (rx.Model) shares SQLModel's
 # metadata: importing ALL_TABLES is what puts our tables there. Registering them again

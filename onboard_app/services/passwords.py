@@ -12,6 +12,7 @@ from typing import Final, ParamSpec, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from onboard_app import telemetry
 from onboard_app.services.text import has_bad_characters
 from onboard_app.settings import get_settings
 
@@ -60,8 +61,9 @@ async def in_hash_pool(function: Callable[P, R], *args: P.args, **kwargs: P.kwar
     Returns:
         What ``function`` returned (its exceptions propagate).
     """
-    call = functools.partial(function, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_hash_pool(), call)
+    call = telemetry.in_this_context(functools.partial(function, *args, **kwargs))
+    with telemetry.span("onboard.password_hash"):
+        return await asyncio.get_running_loop().run_in_executor(_hash_pool(), call)
 
 
 def normalise_password(password: str) -> str:

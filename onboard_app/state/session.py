@@ -30,7 +30,7 @@ from reflex.event import EventSpec
 from reflex.state import BaseState, State
 from sqlalchemy.exc import SQLAlchemyError
 
-from onboard_app import routes
+from onboard_app import routes, telemetry
 from onboard_app.models import User
 from onboard_app.services import access
 from onboard_app.services.access import Rule
@@ -434,7 +434,8 @@ async def admit(state: BaseState, cls: type[BaseState], name: str) -> Events | N
     if not cls.__module__.startswith("onboard_app."):
         return None
     try:
-        session = await session_state._verify()
+        with telemetry.span("onboard.session_check"):
+            session = await session_state._verify()
     except SessionUnavailable:
         _VERIFIED.set(_OUTAGE)
         if rule.signed_in:
