@@ -1,7 +1,7 @@
 """Small command line for operators: ``python -m onboard_app.cli <command>``.
 
 Commands: ``migrate``, ``make-key``, ``check``, ``rules``, ``grant-admin EMAIL``,
-``revoke-admin EMAIL``, ``prune-events``.
+``revoke-admin EMAIL``, ``prune-events``, ``prune-sessions``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ def _prune() -> int:
     return 0
 
 
+def _prune_sessions() -> int:
+    from onboard_app.models import utcnow
+    from onboard_app.services.users import prune_device_sessions
+
+    print(f"deleted {prune_device_sessions(utcnow())} expired session(s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command.
 
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "grant-admin",
             "revoke-admin",
             "prune-events",
+            "prune-sessions",
         ),
     )
     parser.add_argument("email", nargs="?", help="the account (grant-admin, revoke-admin)")
@@ -101,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return _set_admin(args.email, args.command == "grant-admin")
         if args.command == "prune-events":
             return _prune()
+        if args.command == "prune-sessions":
+            return _prune_sessions()
         if args.command == "check":
             settings = get_settings()
             print(f"settings OK ({settings.environment}, {len(settings.signing_keys)} key(s))")

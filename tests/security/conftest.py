@@ -99,6 +99,7 @@ def snapshot(settings: Settings) -> list[list[tuple[Any, ...]]]:
                 "onboarding_events",
                 "onboarding_progress",
                 "onboarding_counts",
+                "device_sessions",
             )
         ]
 

@@ -19,6 +19,7 @@ import onboard_app.state.account_recovery
 import onboard_app.state.admin
 import onboard_app.state.auth
 import onboard_app.state.dev_mail
+import onboard_app.state.devices
 import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding

@@ -24,6 +24,7 @@ import onboard_app.state.account_recovery
 import onboard_app.state.admin
 import onboard_app.state.auth
 import onboard_app.state.dev_mail
+import onboard_app.state.devices
 import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
@@ -144,6 +145,9 @@ def test_the_attack_surface_is_what_we_think() -> None:
         ("DevMailboxState", "clear"),
         ("DevMailboxState", "load"),
         ("DevMailboxState", "open_mail"),
+        ("DevicesState", "load"),
+        ("DevicesState", "sign_out_device"),
+        ("DevicesState", "sign_out_everywhere_else"),
         ("ExploreState", "clear_filters"),
         ("ExploreState", "load"),
         ("ExploreState", "next_page"),
@@ -424,7 +428,9 @@ async def test_every_handler_survives_hostile_arguments(app_db: Settings, who: s
         k: v for k, v in expected_kinds.items() if not v.startswith("list")
     }
     assert all(
-        v in ("list[]", "list[str]", "list[Card]") for k, v in after.items() if v.startswith("list")
+        v in ("list[]", "list[str]", "list[Card]", "list[DeviceRow]")
+        for k, v in after.items()
+        if v.startswith("list")
     ), after
 
 

@@ -26,9 +26,11 @@ S = TypeVar("S", bound=BaseState)
 class Client:
     """One browser tab: a root state tree, its router data and its client storage."""
 
-    def __init__(self, ip: str = "203.0.113.7") -> None:
+    def __init__(self, ip: str = "203.0.113.7", user_agent: str = "") -> None:
         self.root = State(_reflex_internal_init=True)
         self.ip = ip
+        #: The ``User-Agent`` header of the tab's websocket (its session's device).
+        self.user_agent = user_agent
         #: The websocket session: a new one is a reconnect (``reconnect``).
         self.sid = secrets.token_hex(8)
         self.navigate("/")
@@ -49,7 +51,7 @@ class Client:
                 "pathname": path,
                 "query": query,
                 "asPath": path + (f"?{qs}" if qs else ""),
-                "headers": {"origin": "http://localhost:3000"},
+                "headers": {"origin": "http://localhost:3000", "user-agent": self.user_agent},
                 "ip": self.ip,
                 "sid": self.sid,
             }

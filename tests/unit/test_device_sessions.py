@@ -439,6 +439,17 @@ def test_prune_deletes_every_expired_session_and_only_those(app_db: Settings) ->
     assert prune_device_sessions(sessions._at(time.time())) == 0
 
 
+def test_the_prune_sessions_command(app_db: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from onboard_app import cli
+
+    user = new_user()
+    start_session(user, app_db, now=int(time.time()) - app_db.session_max_age - 10)
+    live = start_session(new_user("other@example.com"), app_db)
+    assert cli.main(["prune-sessions"]) == 0
+    assert "deleted 1 expired session(s)" in capsys.readouterr().out
+    assert [r["id"] for r in rows(app_db)] == [claims_of(live, app_db).sid]
+
+
 # --- the migration ----------------------------------------------------------------------------
 
 
