@@ -32,15 +32,15 @@ def oauth_buttons() -> rx.Component:
         )
         for p in providers
     ]
-    return rx.vstack(
-        *buttons,
-        rx.hstack(
-            rx.separator(size="4"),
-            rx.text("or", size="1", color_scheme="gray"),
-            rx.separator(size="4"),
-            align="center",
-            width="100%",
-        ),
-        spacing="3",
+    return rx.vstack(*buttons, or_divider(), spacing="3", width="100%")
+
+
+def or_divider() -> rx.Component:
+    """A rule with "or" in its middle, between two ways of signing in."""
+    return rx.hstack(
+        rx.separator(size="4"),
+        rx.text("or", size="1", color_scheme="gray"),
+        rx.separator(size="4"),
+        align="center",
         width="100%",
     )

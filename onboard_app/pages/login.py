@@ -8,6 +8,7 @@ from onboard_app import routes
 from onboard_app.components.auth_forms import credentials_form
 from onboard_app.components.layout import auth_card
 from onboard_app.components.oauth_buttons import oauth_buttons
+from onboard_app.components.passkeys import passkey_sign_in
 from onboard_app.services.password_policy import MIN_LENGTH, SUGGESTED_LENGTH
 from onboard_app.state.auth import LoginState, SignupState
 
@@ -36,6 +37,7 @@ def login_page() -> rx.Component:
                 align_self="flex-end",
             ),
         ),
+        passkey_sign_in(),
         rx.text(
             "New here? ",
             rx.link("Create an account", href=routes.SIGNUP, id="to-signup"),

@@ -8,6 +8,7 @@ from onboard_app import routes
 from onboard_app.components.answer_fields import step_fields
 from onboard_app.components.fields import focus_first_invalid
 from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
+from onboard_app.components.passkeys import passkeys_section
 from onboard_app.components.signed_in_devices import signed_in_devices
 from onboard_app.services.onboarding import StepSpec, steps
 from onboard_app.state.settings import SettingsState
@@ -74,7 +75,12 @@ def settings_page() -> rx.Component:
             ),
             rx.cond(
                 SettingsState.loaded,
-                rx.vstack(*[_section(step) for step in steps()], spacing="4", width="100%"),
+                rx.vstack(
+                    *[_section(step) for step in steps()],
+                    passkeys_section(),
+                    spacing="4",
+                    width="100%",
+                ),
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
             ),
             signed_in_devices(),

@@ -23,7 +23,16 @@ from onboard_app.logs import looks_secret
 log = logging.getLogger("onboard.audit")
 
 AuditEvent = Literal[
-    "signup", "signin", "signin_failed", "throttled", "finish", "logout", "token_rejected"
+    "signup",
+    "signin",
+    "signin_failed",
+    "throttled",
+    "finish",
+    "logout",
+    "token_rejected",
+    "reauth_failed",
+    "passkey_added",
+    "passkey_removed",
 ]
 #: Every event name the audit trail knows.
 AUDIT_EVENTS: Final = frozenset(get_args(AuditEvent))

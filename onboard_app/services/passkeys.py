@@ -531,6 +531,20 @@ def authentication_options(
     return Ceremony(options_to_json(options), challenge)
 
 
+@dataclass(frozen=True)
+class PasskeySignIn:
+    """A passkey that signed in.
+
+    Attributes:
+        user: Its user.
+        user_verified: The authenticator verified the user (fingerprint, face, PIN): the
+            passkey is two factors by itself. Without it, it is one (something held).
+    """
+
+    user: User
+    user_verified: bool
+
+
 def authenticate(
     challenge: Challenge | None,
     response: object,
@@ -538,7 +552,7 @@ def authenticate(
     *,
     now: float | None = None,
     url: str | None = None,
-) -> User:
+) -> PasskeySignIn:
     """Check a sign-in with a passkey: whose it is, and that it answers this tab's challenge.
 
     The counter and the time of use are written only if the stored counter is still the
@@ -552,7 +566,7 @@ def authenticate(
         url: Database URL.
 
     Returns:
-        The passkey's user, to start a session for.
+        The passkey's user, to start a session for, and whether the user was verified.
 
     Raises:
         PasskeyRefused: No valid challenge, an unknown passkey, or a response that does
@@ -600,4 +614,4 @@ def authenticate(
     user = users.get_user(user_id, url)
     if user is None:
         raise PasskeyRefused("unknown_passkey", UNKNOWN_PASSKEY)
-    return user
+    return PasskeySignIn(user, verified.user_verified)

@@ -96,6 +96,7 @@ def snapshot(settings: Settings) -> list[list[tuple[Any, ...]]]:
             for t in (
                 "users",
                 "onboarding_answers",
+                "passkeys",
                 "onboarding_events",
                 "onboarding_progress",
                 "onboarding_counts",

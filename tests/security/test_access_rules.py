@@ -23,6 +23,7 @@ import onboard_app.state.devices
 import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
+import onboard_app.state.passkeys
 import onboard_app.state.settings  # noqa: F401
 from onboard_app import routes
 from onboard_app.services import access

@@ -69,6 +69,9 @@ def test_the_events_are_the_ones_the_state_layer_calls() -> None:
         "finish",
         "logout",
         "token_rejected",
+        "reauth_failed",
+        "passkey_added",
+        "passkey_removed",
     }
 
 

@@ -65,10 +65,11 @@ def enrol(site: Settings, user_id: int, device: SoftAuthenticator, name: str = "
 
 def sign_in(site: Settings, device: SoftAuthenticator, origin: str = ORIGIN) -> int | None:
     start = authentication_options(site)
-    user = authenticate(
+    signed_in = authenticate(
         start.challenge, device.get(start.options, origin), site, url=site.database_url
     )
-    return user.id
+    assert signed_in.user_verified
+    return signed_in.user.id
 
 
 def refusal(call) -> str:  # type: ignore[no-untyped-def]
@@ -174,6 +175,14 @@ def test_a_registered_passkey_signs_its_user_in_and_its_counter_moves(site: Sett
     with get_engine(site.database_url).connect() as connection:
         stored = connection.execute(sa.text("SELECT sign_count FROM passkeys")).scalar_one()
     assert stored == device.passkeys[0].sign_count == 3
+
+
+def test_a_sign_in_says_whether_the_user_was_verified(site: Settings) -> None:
+    device = SoftAuthenticator()
+    enrol(site, new_user(site.database_url), device)
+    start = authentication_options(site)
+    response = device.get(start.options, ORIGIN, verified=False)
+    assert not authenticate(start.challenge, response, site, url=site.database_url).user_verified
 
 
 def test_a_counter_that_does_not_move_up_is_refused(site: Settings) -> None:
