@@ -33,13 +33,13 @@ def _device(row: DeviceRow) -> rx.Component:
             rx.hstack(
                 rx.box(_icon(row), color=_MUTED, padding_top="2px"),
                 rx.vstack(
-                    rx.flex(
+                    rx.hstack(
                         rx.text(row.label, size="3", weight="medium"),
                         rx.cond(
                             row.current,
                             rx.badge("This device", color_scheme="green", variant="soft"),
                         ),
-                        gap="2",
+                        spacing="2",
                         align="center",
                         wrap="wrap",
                     ),
