@@ -1,7 +1,7 @@
 """Small command line for operators: ``python -m onboard_app.cli <command>``.
 
 Commands: ``migrate``, ``make-key``, ``check``, ``rules``, ``grant-admin EMAIL``,
-``revoke-admin EMAIL``, ``prune-events``, ``prune-sessions``.
+``revoke-admin EMAIL``, ``prune-events``, ``prune-sessions``, ``rewrap-two-factor``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,22 @@ def _prune_sessions() -> int:
     return 0
 
 
+def _rewrap_two_factor() -> int:
+    from onboard_app.services.two_factor import rewrap_secrets
+
+    done, failed = rewrap_secrets()
+    key = get_settings().current_key.kid
+    print(f"two-factor secrets re-encrypted under key {key}: {done}")
+    if failed:
+        print(
+            f"{failed} secret(s) could not be decrypted (their key is no longer listed): "
+            "those accounts sign in with a recovery code and set up their app again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command.
 
@@ -96,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             "revoke-admin",
             "prune-events",
             "prune-sessions",
+            "rewrap-two-factor",
         ),
     )
     parser.add_argument("email", nargs="?", help="the account (grant-admin, revoke-admin)")
@@ -112,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             return _prune()
         if args.command == "prune-sessions":
             return _prune_sessions()
+        if args.command == "rewrap-two-factor":
+            return _rewrap_two_factor()
         if args.command == "check":
             settings = get_settings()
             print(f"settings OK ({settings.environment}, {len(settings.signing_keys)} key(s))")

@@ -9,8 +9,10 @@ from onboard_app.components.auth_forms import credentials_form
 from onboard_app.components.layout import auth_card
 from onboard_app.components.oauth_buttons import oauth_buttons
 from onboard_app.components.passkeys import passkey_sign_in
+from onboard_app.components.two_factor import two_factor_sign_in
 from onboard_app.services.password_policy import MIN_LENGTH, SUGGESTED_LENGTH
 from onboard_app.state.auth import LoginState, SignupState
+from onboard_app.state.two_factor import TwoFactorSignInState
 
 #: What the meter says before anything is typed.
 PASSWORD_RULE = (
@@ -20,7 +22,11 @@ PASSWORD_RULE = (
 
 
 def login_page() -> rx.Component:
-    """Email + password login, and the configured OAuth providers."""
+    """Email + password login, and the configured OAuth providers; then a code if enrolled."""
+    return rx.cond(TwoFactorSignInState.code_needed, two_factor_sign_in(), _password_step())
+
+
+def _password_step() -> rx.Component:
     return auth_card(
         oauth_buttons(),
         credentials_form(

@@ -11,6 +11,7 @@ from onboard_app.components.layout import app_shell, dismiss_toasts, page_headin
 from onboard_app.components.passkeys import passkeys_section
 from onboard_app.components.signed_in_devices import signed_in_devices
 from onboard_app.services.onboarding import StepSpec, steps
+from onboard_app.components.two_factor import two_factor_section
 from onboard_app.state.settings import SettingsState
 
 
@@ -80,6 +81,7 @@ def settings_page() -> rx.Component:
                     passkeys_section(),
                     spacing="4",
                     width="100%",
+                    two_factor_section(),
                 ),
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
             ),

@@ -92,24 +92,45 @@ def focus_first(errors: dict[str, str]) -> EventSpec | None:
     return rx.set_focus(first) if first else None
 
 
-async def sign_in(state: BaseState, user: User, method: str) -> EventSpec:
+async def sign_in(
+    state: BaseState, user: User, method: str, *, second_factor: str | None = None
+) -> EventSpec:
     """Start a session for ``user`` in this tab and send it where it belongs.
+
+    An account with two-factor authentication gets no session here until its code is
+    accepted: the sign-in waits in this tab and the login page asks for the code
+    (:mod:`onboard_app.state.two_factor`), which then calls this again.
 
     Args:
         state: The calling state.
         user: The account, as just read or written.
         method: How the user proved who they are (for the audit line).
+        second_factor: The code accepted after ``method`` (``totp``, ``recovery_code``).
 
     Returns:
-        The redirect (to ``next=`` if allowed, else the user's step or explore).
+        The redirect (to ``next=`` if allowed, else the user's step or explore), or the
+        code step.
     """
+    if second_factor is None:
+        # Imported here: the two-factor state signs in through this very function.
+        from onboard_app.state.two_factor import hold_for_second_factor
+
+        held = await hold_for_second_factor(state, user, method)
+        if held is not None:
+            return held
     session_state = await state.get_state(SessionState)
     try:
         await session_state._start(user)
     except (SQLAlchemyError, UserGone):
         log.exception("sign-in of user %s not recorded: database error", user.id)
         return rx.toast.error(OUTAGE_MESSAGE)
-    audit("signin", user_id=user.id, method=method, client=client_address(state))
+    audit(
+        "signin",
+        user_id=user.id,
+        method=method,
+        second_factor=second_factor,
+        client=client_address(state),
+    )
     url = state.router.url
     target = access.decide(url.path, _reached(user), url.query_parameters.get("next"))
     return rx.redirect(target or access.home_for(_reached(user)), replace=True)

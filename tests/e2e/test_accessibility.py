@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.e2e.conftest import ROOT, RunningApp, at, new_email, sign_up
+from tests.e2e.conftest import PASSWORD, ROOT, RunningApp, at, log_in, new_email, sign_up
 from tests.e2e.wizard import complete_interests, complete_preferences, complete_profile
 
 AXE_SCRIPT = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
@@ -51,6 +52,9 @@ AUDITED = (
     "explore, user menu open",
     "settings",
     "settings, refused",
+    "settings, two-factor setup",
+    "settings, two-factor recovery codes",
+    "/login, two-factor code",
 )
 
 AXE_RUN = """async () => {
@@ -210,6 +214,29 @@ class Auditor:
         self.page.emulate_media(color_scheme="light")
 
 
+def audit_two_factor(page: Page, audit: Auditor, email: str) -> None:
+    """Turn two-factor on (each step audited), log out, and audit the login's code step."""
+    page.locator("#two-factor-set-up").click()
+    page.locator("#two-factor-password").fill(PASSWORD)
+    page.locator("#two-factor-continue").click()
+    expect(page.locator("#two-factor-qr")).to_be_visible()
+    audit.view("settings, two-factor setup")
+    secret = page.locator("#two-factor-secret").inner_text().replace(" ", "")
+    page.locator("#two-factor-code").fill(pyotp.TOTP(secret).now())
+    page.locator("#two-factor-confirm").click()
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    audit.view("settings, two-factor recovery codes")
+    page.locator("#two-factor-codes-saved").click()
+    page.locator("#two-factor-done").click()
+    expect(page.locator("#two-factor-status")).to_contain_text("On.")
+    page.locator("#user-menu").click()
+    page.get_by_role("menuitem", name="Log out").click()
+    page.wait_for_url(at("/login"))
+    log_in(page, email)
+    expect(page.locator("#two-factor-code")).to_be_visible()
+    audit.view("/login, two-factor code")
+
+
 @pytest.fixture(scope="module")
 def findings(browser: Browser, app_server: RunningApp) -> Iterator[Findings]:
     """One walk through every page of the app, audited view by view."""
@@ -272,6 +299,7 @@ def findings(browser: Browser, app_server: RunningApp) -> Iterator[Findings]:
         page.locator("#save-profile").click()
         expect(page.locator("#display_name-error")).to_be_visible()
         audit.view("settings, refused", focus=False)
+        audit_two_factor(page, audit, email)
         yield audit.findings
     finally:
         context.close()

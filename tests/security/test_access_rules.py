@@ -24,7 +24,8 @@ import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
 import onboard_app.state.passkeys
-import onboard_app.state.settings  # noqa: F401
+import onboard_app.state.settings
+import onboard_app.state.two_factor  # noqa: F401
 from onboard_app import routes
 from onboard_app.services import access
 from onboard_app.services.catalogue_seed import seed_catalogue

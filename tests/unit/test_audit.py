@@ -76,6 +76,8 @@ def test_the_events_are_the_ones_the_state_layer_calls() -> None:
 
 
 def test_an_unknown_event_is_refused() -> None:
+        "two_factor_enabled",
+        "two_factor_disabled",
     with pytest.raises(ValueError, match="unknown audit event"):
         audit("signed_in")  # type: ignore[arg-type]
 

@@ -379,3 +379,21 @@ def test_password_attempts_in_settings_are_counted_like_logins(
             two_factor.begin_enrolment(user, "not my password", CLIENT, throttle)
     with pytest.raises(Throttled):
         two_factor.begin_enrolment(user, PASSWORD, CLIENT, throttle)
+
+
+def test_the_rewrap_command_moves_secrets_to_the_current_key(
+    app_db: Settings, throttle: Throttle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onboard_app.cli import main
+
+    enrolled(throttle)
+    new_key = SigningKey("test-2", secrets.token_bytes(32))
+    override_settings(make_settings(database_url=app_db.database_url, signing_keys=(new_key, KEY)))
+    assert main(["rewrap-two-factor"]) == 0
+    assert "re-encrypted under key test-2: 1" in capsys.readouterr().out
+    assert main(["rewrap-two-factor"]) == 0  # nothing left to do
+    assert "test-2: 0" in capsys.readouterr().out
+    lost = SigningKey("test-3", secrets.token_bytes(32))
+    override_settings(make_settings(database_url=app_db.database_url, signing_keys=(lost,)))
+    assert main(["rewrap-two-factor"]) == 1
+    assert "1 secret(s) could not be decrypted" in capsys.readouterr().err
