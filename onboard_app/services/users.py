@@ -386,7 +386,9 @@ def adopt_device_session(
         url: Database URL.
 
     Returns:
-        Whether the row exists now (made by this call or by a concurrent one).
+        ``False`` when the user is gone or at another version (nothing was written);
+        ``True`` when the row may exist now (made by this call or a concurrent one: the
+        caller reads it back).
     """
     values = _session_values(user_id, new) | {"token_version": token_version}
     names = list(values)
@@ -398,10 +400,12 @@ def adopt_device_session(
         with session_scope(url) as session:
             if _lock_user(session, user_id) != token_version:
                 return False
-            done = session.execute(sa.insert(DeviceSession).from_select(names, source))
-            return getattr(done, "rowcount", 0) == 1
+            # Its row count is not reported on every driver (psycopg says -1): the caller
+            # reads the row back, which is the answer either way.
+            session.execute(sa.insert(table).from_select(names, source))
     except IntegrityError:
-        return True  # adopted by a concurrent check of the same token
+        pass  # adopted by a concurrent check of the same token
+    return True
 
 
 def touch_device_session(

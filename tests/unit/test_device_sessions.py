@@ -50,7 +50,8 @@ from onboard_app.services.users import (
     revoke_sessions,
 )
 from onboard_app.settings import Settings, override_settings
-from tests.unit.test_email_links import migrate
+from tests.unit.test_email_links import all_at_once, migrate
+from tests.unit.test_email_links import any_db as any_db  # a fixture, on SQLite and PostgreSQL
 
 pytestmark = pytest.mark.usefixtures("app_db")
 
@@ -466,3 +467,55 @@ def test_the_migration_goes_down_and_up(db_url: str) -> None:
     assert "device_sessions" not in sa.inspect(get_engine(db_url)).get_table_names()
     migrate(db_url, "head")
     assert "device_sessions" in sa.inspect(get_engine(db_url)).get_table_names()
+
+
+# --- on PostgreSQL too, and at once ----------------------------------------------------------
+
+
+def test_the_life_of_sessions_on_each_database(any_db: Settings) -> None:
+    user = new_user()
+    laptop = start_session(user, any_db, client=CHROME_LINUX)
+    phone = start_session(user, any_db, client=SAFARI_IPHONE)
+    old = legacy_token(user, any_db)
+    here = authenticate(laptop, any_db)
+    assert isinstance(here, Authenticated)
+    assert isinstance(authenticate(old, any_db, client=CHROME_LINUX), Authenticated)
+    assert len(rows(any_db)) == 3
+    assert [d.current for d in signed_in_devices(here)] == [True, False, False]
+    assert end_device_session(here, claims_of(phone, any_db).sid) is True
+    assert authenticate(phone, any_db) == TokenRejected(Rejection.REVOKED)
+    assert end_other_sessions(user.id, keep=here.session_id) == 1  # type: ignore[arg-type]
+    assert authenticate(old, any_db) == TokenRejected(Rejection.REVOKED)
+    stays = authenticate(laptop, any_db, now=int(time.time()) + LAST_SEEN_INTERVAL)
+    assert isinstance(stays, Authenticated) and stays.reminted
+    assert [r["id"] for r in rows(any_db)] == [here.session_id]
+    assert prune_device_sessions(sessions._at(time.time() + 10 * 86400)) == 1
+
+
+def test_an_old_token_checked_by_many_at_once_is_one_session(any_db: Settings) -> None:
+    old = legacy_token(new_user(), any_db)
+    results = all_at_once([lambda: authenticate(old, any_db) for _ in range(6)])
+    assert all(isinstance(r, Authenticated) for r in results)
+    assert len(rows(any_db)) == 1
+
+
+def test_sign_ins_while_everywhere_else_runs_are_ended_or_kept_never_half(
+    any_db: Settings,
+) -> None:
+    user = new_user()
+    here = authenticate(start_session(user, any_db), any_db)
+    assert isinstance(here, Authenticated)
+    ending = [lambda: end_other_sessions(user.id, keep=here.session_id)] * 2  # type: ignore[arg-type]
+    signing_in = [lambda: start_session(user, any_db)] * 4
+    results = all_at_once([*ending, *signing_in])
+    tokens = [r for r in results if isinstance(r, str)]
+    assert len(tokens) == 4
+    # Each new session either was ended (refused) or came after and is fully valid; every
+    # row left is one the check accepts (none is stuck at an older version).
+    live = {r["id"] for r in rows(any_db)}
+    for token in tokens:
+        result = authenticate(token, any_db)
+        assert isinstance(result, Authenticated) == (claims_of(token, any_db).sid in live)
+    assert isinstance(authenticate(here.token, any_db), Authenticated)
+    version = version_of(user.id)  # type: ignore[arg-type]
+    assert {r["token_version"] for r in rows(any_db)} == {version}
