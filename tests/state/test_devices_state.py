@@ -6,16 +6,38 @@ agent) through the real handlers; what a signed-out browser sees is its next eve
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
+import pytest
+from sqlmodel import select
+
+from onboard_app import routes
+from onboard_app.models import DeviceSession
+from onboard_app.services.db import session_scope
+from onboard_app.services.tokens import SessionClaims, verify_session_token
 from onboard_app.services.users import get_user_by_email
-from onboard_app.settings import Settings
+from onboard_app.settings import Settings, get_settings, override_settings
+from onboard_app.state.account_recovery import ResetPasswordState
 from onboard_app.state.auth import LoginState
 from onboard_app.state.devices import DevicesState, ago
+from onboard_app.state.oauth import OAuthState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
-from tests.state.conftest import PASSWORD
+from tests.fakes.github import GitHubFake, GitHubUser
+from tests.security.test_account_recovery import (
+    NEW_PASSWORD,
+    ask_reset,
+    open_reset_link,
+    open_verify_link,
+    pending_sign_up,
+)
+from tests.state.conftest import PASSWORD, unique_email
 from tests.state.harness import Client, redirects, toasts
+from tests.state.mail import last_mail, sign_up_and_confirm
+from tests.unit.test_oauth import GITHUB_CALLBACK, browser_visit, github_settings
 
 CHROME_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -179,3 +201,65 @@ def test_ago_reads_as_people_say_it() -> None:
         "1 day ago",
         "3 days ago",
     ]
+
+
+# --- every way of signing in is a session ----------------------------------------------------
+
+
+def session_rows(email: str) -> list[DeviceSession]:
+    user = get_user_by_email(email)
+    assert user is not None
+    with session_scope() as db:
+        return list(db.exec(select(DeviceSession).where(DeviceSession.user_id == user.id)).all())
+
+
+def named_session(tab: Client) -> str:
+    """The session the tab's token names (it must have one)."""
+    claims = verify_session_token(tab.state(SessionState).token, get_settings())
+    assert isinstance(claims, SessionClaims) and claims.sid is not None
+    return claims.sid
+
+
+async def test_every_way_of_signing_in_records_a_session(app_db: Settings) -> None:
+    # The mailed code (the screen of the tab that signed up).
+    by_code = browser(CHROME_LINUX)
+    email = unique_email("ways")
+    await sign_up_and_confirm(by_code, email, PASSWORD)
+    # The mailed link, opened in another browser (a second account).
+    _, linked_email = await pending_sign_up()
+    by_link, _ = await open_verify_link(
+        last_mail(linked_email, "verify_email"), browser(FIREFOX_MAC)
+    )
+    # The password.
+    by_password = await log_in(email, SAFARI_IPHONE)
+    # A password reset: it signs in and ends every other session of the account.
+    await ask_reset(email)
+    by_reset = await open_reset_link(last_mail(email, "password_reset").link, browser(CHROME_LINUX))
+    events = await by_reset.call(ResetPasswordState.reset_password, {"password": NEW_PASSWORD})
+    assert redirects(events) == ["/onboarding/profile"]
+
+    assert {row.id for row in session_rows(linked_email)} == {named_session(by_link)}
+    [reset_row] = session_rows(email)  # the code's and the password's sessions ended
+    assert reset_row.id == named_session(by_reset) and reset_row.browser == "Chrome"
+    for ended in (by_code, by_password):
+        assert not await still_signed_in(ended)
+
+
+@pytest.fixture
+def github(app_db: Settings) -> Iterator[GitHubFake]:
+    with GitHubFake(redirect_uri=GITHUB_CALLBACK) as fake:
+        override_settings(dataclasses.replace(app_db, github=github_settings(fake)))
+        yield fake
+    override_settings(app_db)
+
+
+async def test_signing_in_with_a_provider_records_a_session(github: GitHubFake) -> None:
+    github.user = GitHubUser.with_verified_email("octo-devices@example.com", id=77_001)
+    tab = browser(SAFARI_IPHONE)
+    tab.navigate(routes.LOGIN)
+    (authorize,) = redirects(await tab.call(OAuthState.start_login, "github"))
+    tab.navigate(urlsplit(GITHUB_CALLBACK).path, browser_visit(authorize))
+    assert redirects(await tab.call(OAuthState.complete_login)) == ["/onboarding/profile"]
+    [row] = session_rows("octo-devices@example.com")
+    assert row.id == named_session(tab)
+    assert (row.browser, row.device, row.client_address) == ("Safari", "iPhone", tab.ip)
