@@ -251,6 +251,31 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def process_cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each live process of ``pids``."""
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICKS
+    return found
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """The pids of the PostgreSQL backends serving ``database_url``'s database (the app's)."""
+    import psycopg
+
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 @dataclass
 class CpuSample:
     """CPU counters at one moment."""
@@ -259,32 +284,51 @@ class CpuSample:
     generator: float
     app: float
     machine: float
+    postgres: dict[int, float]
 
     @classmethod
-    def take(cls, app_group: int) -> CpuSample:
-        """Read the counters now."""
+    def take(cls, app_group: int, database_url: str | None = None) -> CpuSample:
+        """Read the counters now (PostgreSQL's: the backends of the app's database)."""
+        backends = {}
+        if database_url and database_url.startswith("postgresql"):
+            backends = process_cpu_seconds(postgres_backends(database_url))
         return cls(
-            time.monotonic(), own_cpu_seconds(), group_cpu_seconds(app_group), machine_cpu_seconds()
+            time.monotonic(),
+            own_cpu_seconds(),
+            group_cpu_seconds(app_group),
+            machine_cpu_seconds(),
+            backends,
         )
 
 
-def format_cpu(before: CpuSample, after: CpuSample) -> str:
-    """The CPU shares over a run: load generator, the app's processes, everything else."""
+def format_cpu(before: CpuSample, after: CpuSample, flows: int) -> str:
+    """The CPU shares over a run: load generator, the app's processes, PostgreSQL, the rest.
+
+    PostgreSQL counts the backends of the app's database alive at the end (each one's CPU
+    since the start, or since it started); Redis and the machine's other work are the rest.
+    """
     wall = after.wall - before.wall
     cores = os.cpu_count() or 1
     generator = after.generator - before.generator
     app = after.app - before.app
+    postgres = sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items())
     machine = after.machine - before.machine
-    other = max(machine - generator - app, 0.0)
+    other = max(machine - generator - app - postgres, 0.0)
 
     def pct(seconds: float) -> str:
         return f"{100 * seconds / (wall * cores):.0f} %"
 
+    per_flow = (
+        f"; per completed flow: app {1000 * app / flows:.0f} ms, PostgreSQL "
+        f"{1000 * postgres / flows:.0f} ms, generator {1000 * generator / flows:.0f} ms CPU"
+        if flows
+        else ""
+    )
     return (
         f"== CPU over {wall:.0f} s on {cores} cores: load generator {generator:.1f} s "
-        f"({pct(generator)}), app workers {app:.1f} s ({pct(app)}), everything else "
-        f"(PostgreSQL, Redis, other work on the machine) {other:.1f} s ({pct(other)}); "
-        f"machine busy {pct(machine)}"
+        f"({pct(generator)}), app workers {app:.1f} s ({pct(app)}), PostgreSQL {postgres:.1f} s "
+        f"({pct(postgres)}), everything else (Redis, other work on the machine) {other:.1f} s "
+        f"({pct(other)}); machine busy {pct(machine)}{per_flow}"
     )
 
 

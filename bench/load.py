@@ -249,6 +249,7 @@ class LoadApp:
         log_path: The app's log file.
         group: Process group of the app (``reflex run`` and its workers), for CPU counts.
         redis_url: The claimed Redis database of the state manager (``None``: disk state).
+        database_url: The app's database.
         trace_dir: Where the workers write their spans (``None``: tracing off).
     """
 
@@ -257,6 +258,7 @@ class LoadApp:
     log_path: Path
     group: int
     redis_url: str | None
+    database_url: str
     trace_dir: Path | None
 
 
@@ -294,6 +296,7 @@ def running_app(
             app.log_path,
             app.process.pid,  # started in a session of its own: its pid is the group
             env.get("ONBOARD_REDIS_URL"),
+            app.database_url,
             trace_dir,
         )
 
@@ -320,7 +323,7 @@ def run_setup(
         build = FrontendBuild.load(ROOT / ".web")
         for users in user_counts:
             log_before = app.log_path.read_text(errors="replace")
-            cpu_before = spans.CpuSample.take(app.group)
+            cpu_before = spans.CpuSample.take(app.group, app.database_url)
             result = asyncio.run(
                 run_users(
                     app.url,
@@ -333,10 +336,14 @@ def run_setup(
                     timeout=timeout,
                 )
             )
-            result.cpu = spans.format_cpu(cpu_before, spans.CpuSample.take(app.group))
+            cpu_after = spans.CpuSample.take(app.group, app.database_url)
+            result.cpu = spans.format_cpu(cpu_before, cpu_after, result.completed)
             result.setup = setup
             new_log = app.log_path.read_text(errors="replace")[len(log_before) :]
             result.server_errors = len(SERVER_ERROR.findall(new_log))
+            if (first := SERVER_ERROR.search(new_log)) is not None:
+                start = new_log.rfind("\n", 0, max(first.start() - 200, 0)) + 1
+                print(f"  first server error of the run:\n{new_log[start : start + 2500]}")
             results.append(result)
             print(f"  ... {setup.label}: {users} users done in {result.seconds:.1f} s", flush=True)
             print("  " + result.cpu, flush=True)

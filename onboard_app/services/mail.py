@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -319,9 +320,28 @@ def clear_mailbox(settings: Settings | None = None) -> int:
 
 
 def _deliver(
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The client TLS context trusting ``ca_file`` (or the system's CAs), made once.
+
+    Loading the certificates costs ~30 ms of CPU, as much as a password hash: a context is
+    kept per file and its modification time (a replaced file is read again) and shared by
+    every send, which is safe (connections do not change a context).
+    """
+    if ca_file is None:
+        return _tls_context_for(None, 0, 0)
+    stat = os.stat(ca_file)
+    return _tls_context_for(ca_file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context_for(ca_file: str | None, _mtime_ns: int, _size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
+
+
     message: EmailMessage, recipient: str, smtp: SmtpSettings, local_hostname: str
 ) -> None:
-    context = ssl.create_default_context(cafile=smtp.ca_file)
+    # Plain SMTP (``smtp://``, no TLS and so no login) needs no context at all.
+    context = _tls_context(smtp.ca_file) if smtp.security in ("tls", "starttls") else None
     client: smtplib.SMTP
     if smtp.security == "tls":
         client = smtplib.SMTP_SSL(

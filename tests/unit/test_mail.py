@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from datetime import timedelta
@@ -467,3 +468,21 @@ def test_links_must_be_absolute_http(link: str) -> None:
 
 def test_the_mail_repr_holds_no_link_or_body() -> None:
     assert_no_secrets(repr(verify_mail()))
+
+
+def test_the_tls_context_is_made_once_per_ca_file_and_again_when_it_changes(
+    tmp_path: Path, tls: TlsFiles
+) -> None:
+    from onboard_app.services import mail
+
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(tls.ca_file.read_bytes())
+    first = mail._tls_context(str(ca_file))
+    assert mail._tls_context(str(ca_file)) is first  # loading CAs costs ~30 ms: not per mail
+    other = make_tls_files(tmp_path / "other-ca", common_name="A replacement CA")
+    ca_file.write_bytes(other.ca_file.read_bytes() + b"\n")  # another size: seen as replaced
+    replaced = mail._tls_context(str(ca_file))
+    assert replaced is not first
+    assert [c["subject"] for c in replaced.get_ca_certs()] == [
+        c["subject"] for c in ssl.create_default_context(cafile=str(other.ca_file)).get_ca_certs()
+    ]
