@@ -319,7 +319,6 @@ def clear_mailbox(settings: Settings | None = None) -> int:
 # --- SMTP -----------------------------------------------------------------------------------
 
 
-def _deliver(
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
     """The client TLS context trusting ``ca_file`` (or the system's CAs), made once.
 
@@ -338,6 +337,7 @@ def _tls_context_for(ca_file: str | None, _mtime_ns: int, _size: int) -> ssl.SSL
     return ssl.create_default_context(cafile=ca_file)
 
 
+def _deliver(
     message: EmailMessage, recipient: str, smtp: SmtpSettings, local_hostname: str
 ) -> None:
     # Plain SMTP (``smtp://``, no TLS and so no login) needs no context at all.
