@@ -148,8 +148,9 @@ class DevicesState(rx.State):
         session = self._session()
         if session is None or self.busy:
             return
-        label = next((d.label for d in self.devices if d.id == session_id), "")
-        self.busy = session_id if isinstance(session_id, str) and len(session_id) <= 64 else "?"
+        listed = next((d for d in self.devices if d.id == session_id), None)
+        # The flag names a row of the list (never echoes what the client sent).
+        self.busy = listed.id if listed is not None else "?"
         yield None
         try:
             ended = await asyncio.to_thread(end_device_session, session, session_id)
@@ -162,7 +163,7 @@ class DevicesState(rx.State):
         await self._refresh(session)
         if ended:
             audit("logout", user_id=session.user.id, scope="other", client=self._client())
-            yield rx.toast.success(f"Signed out {label}." if label else "Signed out.")
+            yield rx.toast.success(f"Signed out {listed.label}." if listed else "Signed out.")
 
     @requires(SIGNED_IN)
     async def sign_out_everywhere_else(self) -> AsyncIterator[Events]:
