@@ -10,8 +10,8 @@ from onboard_app.components.fields import focus_first_invalid
 from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
 from onboard_app.components.passkeys import passkeys_section
 from onboard_app.components.signed_in_devices import signed_in_devices
-from onboard_app.services.onboarding import StepSpec, steps
 from onboard_app.components.two_factor import two_factor_section
+from onboard_app.services.onboarding import StepSpec, steps
 from onboard_app.state.settings import SettingsState
 
 
@@ -79,9 +79,9 @@ def settings_page() -> rx.Component:
                 rx.vstack(
                     *[_section(step) for step in steps()],
                     passkeys_section(),
+                    two_factor_section(),
                     spacing="4",
                     width="100%",
-                    two_factor_section(),
                 ),
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
             ),

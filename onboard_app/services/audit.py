@@ -33,12 +33,12 @@ AuditEvent = Literal[
     "reauth_failed",
     "passkey_added",
     "passkey_removed",
+    "two_factor_enabled",
+    "two_factor_disabled",
 ]
 #: Every event name the audit trail knows.
 AUDIT_EVENTS: Final = frozenset(get_args(AuditEvent))
 #: What a value that looks like a secret is written as.
-    "two_factor_enabled",
-    "two_factor_disabled",
 OMITTED: Final = "<omitted>"
 #: Longer values are cut (a reason or a client address has no business being longer).
 MAX_VALUE_CHARS: Final = 200

@@ -12,6 +12,7 @@ error is tied to its field.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.e2e.conftest import PASSWORD, ROOT, RunningApp, at, log_in, new_email, sign_up
+from tests.e2e.passkeys import VirtualAuthenticator
 from tests.e2e.wizard import complete_interests, complete_preferences, complete_profile
 
 AXE_SCRIPT = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
@@ -52,6 +54,9 @@ AUDITED = (
     "explore, user menu open",
     "settings",
     "settings, refused",
+    "settings, passkey password refused",
+    "settings, passkey listed",
+    "settings, passkey rename",
     "settings, two-factor setup",
     "settings, two-factor recovery codes",
     "/login, two-factor code",
@@ -237,6 +242,26 @@ def audit_two_factor(page: Page, audit: Auditor, email: str) -> None:
     audit.view("/login, two-factor code")
 
 
+def audit_passkeys(page: Page, audit: Auditor) -> None:
+    """The Passkeys section: its password asked (and refused), a passkey listed, renaming it."""
+    authenticator = VirtualAuthenticator(page)
+    page.locator("#add-passkey").click()
+    page.locator("#passkey-password").fill("not the password")
+    page.locator("#confirm-passkey-password").click()
+    expect(page.locator("#passkey-password-error")).to_be_visible()
+    audit.view("settings, passkey password refused", focus=False)
+    page.locator("#passkey-password").fill(PASSWORD)
+    page.locator("#confirm-passkey-password").click()
+    expect(page.locator("li.passkey")).to_have_count(1)
+    audit.view("settings, passkey listed")
+    page.locator("li.passkey").get_by_role("button", name=re.compile("^Rename ")).click()
+    expect(page.locator("#passkey-name")).to_be_focused()
+    audit.view("settings, passkey rename", focus=False)
+    page.locator("#rename-passkey").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#passkey-name")).to_have_count(0)
+    authenticator.cdp.detach()
+
+
 @pytest.fixture(scope="module")
 def findings(browser: Browser, app_server: RunningApp) -> Iterator[Findings]:
     """One walk through every page of the app, audited view by view."""
@@ -299,6 +324,7 @@ def findings(browser: Browser, app_server: RunningApp) -> Iterator[Findings]:
         page.locator("#save-profile").click()
         expect(page.locator("#display_name-error")).to_be_visible()
         audit.view("settings, refused", focus=False)
+        audit_passkeys(page, audit)
         audit_two_factor(page, audit, email)
         yield audit.findings
     finally:

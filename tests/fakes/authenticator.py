@@ -18,7 +18,7 @@ from typing import Any
 
 import cbor2
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 UP, UV, AT = 0x01, 0x04, 0x40
 
@@ -36,7 +36,8 @@ class SoftPasskey:
     """One discoverable credential held by the authenticator."""
 
     credential_id: bytes
-    private_key: ec.EllipticCurvePrivateKey
+    #: P-256 when made here; Chromium's virtual authenticator picks Ed25519 when offered.
+    private_key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     rp_id: str
     user_handle: bytes
     sign_count: int = 0
@@ -47,10 +48,17 @@ class SoftPasskey:
     ) -> SoftPasskey:
         """A credential whose key comes from elsewhere (Chromium's virtual authenticator)."""
         key = serialization.load_der_private_key(pkcs8, password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
         return cls(credential_id, key, rp_id, user_handle, sign_count)
 
+    def signature(self, data: bytes) -> bytes:
+        """ES256 (DER) or EdDSA over ``data``, as the key's algorithm signs."""
+        if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
+            return self.private_key.sign(data)
+        return self.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+
     def cose_public_key(self) -> bytes:
+        assert isinstance(self.private_key, ec.EllipticCurvePrivateKey)
         numbers = self.private_key.public_key().public_numbers()
         return cbor2.dumps(
             {
@@ -118,9 +126,7 @@ class SoftAuthenticator:
     def sign(self, passkey: SoftPasskey, client_data: bytes, flags: int) -> dict[str, Any]:
         """An assertion over any client data (a crafted one included), signed for real."""
         auth_data = self._auth_data(passkey, flags)
-        signature = passkey.private_key.sign(
-            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
-        )
+        signature = passkey.signature(auth_data + hashlib.sha256(client_data).digest())
         return _credential(
             passkey,
             clientDataJSON=b64url(client_data),

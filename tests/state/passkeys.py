@@ -7,6 +7,9 @@ from typing import Any
 
 from reflex_base.event import EventSpec
 
+# ``state/auth.sign_in`` imports the two-factor state lazily; a state first imported after a
+# tab's tree was built is missing from that tree, so it is imported here, before any tab.
+import onboard_app.state.two_factor  # noqa: F401
 from onboard_app.state.passkeys import PasskeyLoginState, PasskeySettingsState
 from tests.fakes.authenticator import SoftAuthenticator
 from tests.state.harness import Client

@@ -31,6 +31,7 @@ from tests.fakes.authenticator import SoftAuthenticator
 from tests.security.conftest import completed_person, new_tab, sign_up
 from tests.state.harness import redirects, toasts
 from tests.state.passkeys import PASSWORD, add_passkey, ceremony_of, sign_in_with
+from tests.state.two_factor import enrol, frozen_clock, signed_in, waits_for_code
 
 pytestmark = pytest.mark.asyncio
 
@@ -238,3 +239,28 @@ async def test_an_unfinished_user_cannot_add_a_passkey(app_db: Settings) -> None
         ceremony_of(await tab.call(PasskeySettingsState.confirm_password, {"password": PASSWORD}))
         is None
     )
+
+
+async def test_with_two_factor_on_a_verified_passkey_is_both_factors(
+    app_db: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = frozen_clock(monkeypatch)
+    person = await completed_person()
+    device = SoftAuthenticator()
+    await enrol(person.tab, clock)
+    await add_passkey(person.tab, device)
+    await person.tab.call(SessionState.log_out)
+
+    # The device checked the user (fingerprint, face, PIN): no code is asked after it.
+    tab = new_tab()
+    assert redirects(await sign_in_with(tab, device)) == ["/explore"]
+    assert signed_in(tab) and not waits_for_code(tab)
+
+    # Used without that check, the passkey is one factor: the code is asked, as after a password.
+    other = new_tab()
+    other.navigate("/login")
+    started = ceremony_of(await other.call(PasskeyLoginState.start_sign_in))
+    assert started is not None
+    unverified = device.get(started[1], "http://localhost:3000", verified=False)
+    await other.call(PasskeyLoginState.finish_sign_in, {"credential": unverified})
+    assert waits_for_code(other)
