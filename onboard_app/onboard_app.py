@@ -142,3 +142,16 @@ app.add_page(
     on_load=AdminState.load,
 )
 # --- Admin: onboarding insights ---
+
+# --- Account settings: the email change's link, the page after a deletion ---
+from onboard_app.pages.account import account_deleted_page, confirm_email_page  # noqa: E402
+from onboard_app.state.account import ConfirmEmailState  # noqa: E402
+
+app.add_page(
+    confirm_email_page,
+    route=routes.CONFIRM_EMAIL,
+    title="Your new email address · Onboard",
+    on_load=ConfirmEmailState.open_link,
+)
+app.add_page(account_deleted_page, route=routes.ACCOUNT_DELETED, title="Account deleted · Onboard")
+# --- Account settings ---

@@ -21,6 +21,10 @@ VERIFY_EMAIL: Final = "/verify-email"
 FORGOT_PASSWORD: Final = "/forgot-password"  # noqa: S105 (a path, not a password)
 #: Where a password reset link lands.
 RESET_PASSWORD: Final = "/reset-password"  # noqa: S105 (a path, not a password)
+#: Where the link confirming a new email address lands (account settings).
+CONFIRM_EMAIL: Final = "/confirm-email"
+#: Where a tab lands once its account is deleted.
+ACCOUNT_DELETED: Final = "/account-deleted"
 #: The development mailbox (registered in development only).
 DEV_MAILBOX: Final = "/dev/mail"
 #: The onboarding insights (admins only).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
+from onboard_app.components.account_forms import account_sections, delete_account_section
 from onboard_app.components.answer_fields import step_fields
 from onboard_app.components.fields import focus_first_invalid
 from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
@@ -78,6 +79,7 @@ def settings_page() -> rx.Component:
                 SettingsState.loaded,
                 rx.vstack(
                     *[_section(step) for step in steps()],
+                    account_sections(),
                     passkeys_section(),
                     two_factor_section(),
                     spacing="4",
@@ -86,6 +88,7 @@ def settings_page() -> rx.Component:
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
             ),
             signed_in_devices(),
+            delete_account_section(),
             spacing="5",
             width="100%",
             max_width="720px",

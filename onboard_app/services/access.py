@@ -142,6 +142,8 @@ def home_for(reached: Step, *, verified: bool = True) -> str:
 
 #: Pages anyone may see; a signed-in user is sent on to where they belong.
 GUEST_PAGES = frozenset((routes.LOGIN, routes.SIGNUP, routes.FORGOT_PASSWORD))
+#: Pages for anyone, signed in or not: where mailed links land, and the goodbye page.
+_OPEN_PAGES = frozenset((routes.RESET_PASSWORD, routes.CONFIRM_EMAIL, routes.ACCOUNT_DELETED))
 #: Stands for "only visitors who are not signed in" in the page table.
 GUEST = Rule("guest", signed_in=False)
 #: Stands for "visitors who are not signed in, or whose address is not confirmed yet".
@@ -158,7 +160,7 @@ def page_rule(path: str) -> Rule:
         The page's rule.
     """
     path = _normal(path)
-    if path.startswith(routes.OAUTH_CALLBACK_PREFIX) or path == routes.RESET_PASSWORD:
+    if path.startswith(routes.OAUTH_CALLBACK_PREFIX) or path in _OPEN_PAGES:
         return ANYONE
     if path in GUEST_PAGES:
         return GUEST

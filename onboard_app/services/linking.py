@@ -28,6 +28,8 @@ class ExternalIdentity:
         email: A verified, normalised address, or ``None``.
         display_name: Name to prefill onboarding with.
         avatar_url: Avatar image URL, or ``None``.
+        auth_time: OIDC: when the provider last saw the user log in (Unix time), if it
+            said; ``None`` for GitHub, which never says.
 
     """
 
@@ -38,6 +40,7 @@ class ExternalIdentity:
     email: str | None = None
     display_name: str = ""
     avatar_url: str | None = None
+    auth_time: int | None = None
 
 
 def sign_in_external(identity: ExternalIdentity, url: str | None = None) -> User:

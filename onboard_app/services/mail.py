@@ -67,6 +67,7 @@ class MailKind(StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105 (a mail kind, not a password)
     EMAIL_CHANGE_VERIFY = "email_change_verify"
     EMAIL_CHANGE_NOTICE = "email_change_notice"
+    EMAIL_CHANGE_ATTEMPT = "email_change_attempt"
     ACCOUNT_DELETED = "account_deleted"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a mail kind, not a password)
 

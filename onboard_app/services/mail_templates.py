@@ -158,13 +158,21 @@ def email_change_verify(
     )
 
 
-def email_change_notice(to: str, new_email: str, reset_link: str) -> Mail:
+def email_change_notice(
+    to: str,
+    new_email: str,
+    reset_link: str,
+    *,
+    valid_for: timedelta = TTL[LinkPurpose.CHANGE_EMAIL],
+) -> Mail:
     """The mail to the old address of an email change.
 
     Args:
         to: The current (old) address.
         new_email: The address the account is moving to.
-        reset_link: The "forgot password" page, for an owner who did not ask.
+        reset_link: A one-time password reset link for this address, for an owner who
+            did not ask (it works even after the change is confirmed).
+        valid_for: How long the reset link works.
 
     Returns:
         The mail.
@@ -177,11 +185,41 @@ def email_change_notice(to: str, new_email: str, reset_link: str) -> Mail:
             f"Someone signed in to your {APP_NAME} account asked to change its email address "
             f"to {new_email}. The change happens once that address is confirmed.",
             "If this was you, there is nothing to do.",
-            "If it wasn't, reset your password now: that stops the change and signs everyone "
-            "else out.",
-            _Button("Reset my password", reset_link),
+            "If it wasn't, choose a new password now: that stops the change if it is not "
+            "confirmed yet, and signs everyone else out.",
+            _Button("Choose a new password", reset_link),
+            f"The link works once, for {_duration(valid_for)}.",
         ],
         link=reset_link,
+    )
+
+
+def email_change_attempt(to: str, login_link: str, reset_link: str) -> Mail:
+    """The mail to the owner of an address someone asked to move another account to.
+
+    Args:
+        to: The registered address.
+        login_link: The login page.
+        reset_link: The "forgot password" page.
+
+    Returns:
+        The mail.
+    """
+    return _mail(
+        MailKind.EMAIL_CHANGE_ATTEMPT,
+        to,
+        "Someone tried to use your email address",
+        [
+            f"Someone signed in to another {APP_NAME} account asked to change its email "
+            "address to this one. This address already belongs to your account, so nothing "
+            "was changed.",
+            "If that was you, log in to the account that uses this address instead:",
+            _Button("Log in", login_link),
+            "Forgot your password? Choose a new one:",
+            _Button("Reset my password", reset_link),
+            "If it wasn't you, ignore this email: your account has not changed.",
+        ],
+        link=login_link,
     )
 
 

@@ -98,6 +98,12 @@ ID_TOKEN_LEEWAY: Final = 30
 MAX_ID_TOKEN: Final = 16_384
 #: Longest value accepted for a callback query parameter (``code``, ``state``, ``iss``...).
 MAX_PARAM: Final = 4096
+#: What a pending login is for: a sign-in, or proving again who a signed-in user is.
+LOGIN: Final = "login"
+REAUTHENTICATE: Final = "reauthenticate"
+#: Seconds a re-authentication asks the provider to have seen the user log in (OIDC
+#: ``max_age``); the ID token's ``auth_time`` is checked against it by the caller.
+REAUTH_MAX_AGE: Final = 300
 #: Longest OIDC ``sub`` and avatar URL kept (the ``users`` columns).
 MAX_SUBJECT: Final = 255
 MAX_AVATAR_URL: Final = 500
@@ -126,6 +132,9 @@ class PendingLogin:
         nonce: The OIDC ``nonce`` (``None`` for GitHub).
         created_at: Unix time the login started.
         next_path: Where to go after login (already checked against the allow-list).
+        purpose: :data:`LOGIN`, or :data:`REAUTHENTICATE` (a signed-in user proving who
+            they are again, before deleting their account).
+        user_id: For a re-authentication, the signed-in user who started it.
 
     """
 
@@ -135,6 +144,8 @@ class PendingLogin:
     nonce: str | None
     created_at: float
     next_path: str | None = None
+    purpose: str = LOGIN
+    user_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict for a Reflex backend var."""
@@ -161,11 +172,18 @@ class PendingLogin:
                 nonce=data.get("nonce"),
                 created_at=float(data["created_at"]),
                 next_path=data.get("next_path"),
+                purpose=data.get("purpose", LOGIN),
+                user_id=data.get("user_id"),
             )
         except (KeyError, TypeError, ValueError):
             return None
         texts = (pending.provider, pending.state, pending.code_verifier)
         if not all(isinstance(value, str) and value for value in texts):
+            return None
+        if pending.purpose not in (LOGIN, REAUTHENTICATE) or (
+            pending.user_id is not None
+            and (not isinstance(pending.user_id, int) or isinstance(pending.user_id, bool))
+        ):
             return None
         return pending
 
@@ -319,6 +337,7 @@ async def begin(
     next_path: str | None = None,
     *,
     now: float | None = None,
+    reauthenticate: int | None = None,
 ) -> tuple[str, PendingLogin]:
     """Start a login: the provider's authorization URL and what to keep until the callback.
 
@@ -327,6 +346,10 @@ async def begin(
         callback_url: The constant registered callback URL.
         next_path: Where to go after login (checked by the caller).
         now: Current Unix time (tests).
+        reauthenticate: The id of a signed-in user who must prove who they are again:
+            the provider is asked for a fresh login (OIDC ``prompt=login`` and
+            ``max_age`` :data:`REAUTH_MAX_AGE`; GitHub, which has neither, its account
+            picker), and the pending login says so.
 
     Returns:
         The URL to send the browser to, and the pending login to keep server-side.
@@ -345,6 +368,10 @@ async def begin(
         metadata = await _discover(provider, now)
         nonce = secrets.token_urlsafe(32)
         extra["nonce"] = nonce
+        if reauthenticate is not None:
+            extra.update(prompt="login", max_age=str(REAUTH_MAX_AGE))
+    elif reauthenticate is not None:
+        extra["prompt"] = "select_account"
     # The S256 challenge is made here: authlib's app would log the verifier at debug level.
     authorization = await _app(provider, metadata=metadata).create_authorization_url(
         callback_url,
@@ -353,7 +380,10 @@ async def begin(
         code_challenge_method="S256",
         **extra,
     )
-    pending = PendingLogin(provider.name, state, verifier, nonce, now, next_path)
+    purpose = LOGIN if reauthenticate is None else REAUTHENTICATE
+    pending = PendingLogin(
+        provider.name, state, verifier, nonce, now, next_path, purpose, reauthenticate
+    )
     return authorization["url"], pending
 
 
@@ -554,7 +584,15 @@ async def _complete_oidc(
         email=email,
         display_name=name,
         avatar_url=_avatar(claims.get("picture")),
+        auth_time=_auth_time(claims.get("auth_time")),
     )
+
+
+def _auth_time(value: object) -> int | None:
+    """The ID token's ``auth_time`` (when the user last logged in at the provider), if usable."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
 
 
 async def _validated_id_token(

@@ -8,7 +8,8 @@ the address.
 A password reset link is looked at when its page opens (:func:`reset_link_account`: whose
 it is, for the strength meter and the policy, without using it) and used once when the
 new password is submitted (:func:`reset_password`): the password is replaced, the address
-counts as verified (the link proved it), and every other session of the account ends.
+counts as verified (the link proved it), a pending email change is cancelled, and every
+other session of the account ends.
 
 Requests for a reset answer the same whether or not the address has an account
 (:func:`request_reset` returns a mail only for a registered one; the caller shows the
@@ -354,6 +355,13 @@ def reset_password(token: object, password: object, url: str | None = None) -> U
                 password_hash=password_hash,
                 email_verified_at=sa.func.coalesce(col(User.email_verified_at), now),
                 updated_at=now,
+            )
+        )
+        # A pending email change stops (the change notice promises it to the old address).
+        session.execute(
+            sa.delete(EmailLink).where(
+                col(EmailLink.user_id) == account.user_id,
+                col(EmailLink.purpose) == LinkPurpose.CHANGE_EMAIL.value,
             )
         )
     end_other_sessions(account.user_id, keep=None, url=url)  # the link's browser signs in anew

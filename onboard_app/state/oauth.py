@@ -68,6 +68,11 @@ class OAuthState(rx.State):
         """``on_load`` of the callback pages: check the callback, sign the user in."""
         pending = oauth.PendingLogin.from_dict(self._pending)
         self._pending = None  # one-time, whatever happens next
+        if pending is not None and pending.purpose == oauth.REAUTHENTICATE:
+            # A signed-in user proving who they are again (to delete the account): no sign-in.
+            from onboard_app.state.account import continue_reauthentication
+
+            return await continue_reauthentication(self, pending)
         url = self.router.url
         provider_name = url.path.rstrip("/").rsplit("/", 1)[-1]
         settings = get_settings()

@@ -37,6 +37,7 @@ KIND_OF_SUBJECT = {
         mail_templates.password_changed("a@example.com", "http://x/"),
         mail_templates.email_change_verify("a@example.com", "http://x/", "000000"),
         mail_templates.email_change_notice("a@example.com", "b@example.com", "http://x/"),
+        mail_templates.email_change_attempt("a@example.com", "http://x/", "http://x/"),
         mail_templates.account_deleted("a@example.com"),
     )
 }

@@ -15,6 +15,7 @@ import pytest
 from reflex.state import BaseState, State
 from reflex_base.registry import RegistrationContext
 
+import onboard_app.state.account
 import onboard_app.state.account_recovery
 import onboard_app.state.admin
 import onboard_app.state.auth
@@ -48,6 +49,8 @@ PATHS = [
     routes.VERIFY_EMAIL,
     routes.FORGOT_PASSWORD,
     routes.RESET_PASSWORD,
+    routes.CONFIRM_EMAIL,
+    routes.ACCOUNT_DELETED,
     routes.DEV_MAILBOX,
     routes.ADMIN_ONBOARDING,
     *(routes.oauth_callback(p) for p in routes.PROVIDERS),

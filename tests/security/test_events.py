@@ -20,6 +20,7 @@ from reflex.state import BaseState, State, UpdateVarsInternalState
 from reflex_base.registry import RegistrationContext
 
 # Every state module the app registers (onboard_app.py imports the same ones).
+import onboard_app.state.account
 import onboard_app.state.account_recovery
 import onboard_app.state.admin
 import onboard_app.state.auth
@@ -128,6 +129,7 @@ def test_the_attack_surface_is_what_we_think() -> None:
     """If a handler is added, this list (and the fuzzing below) must be looked at again."""
     surface = {(cls.__name__, name) for cls, name in public_handlers()}
     assert surface == {
+        ("AccountState", "load"),
         ("AdminState", "clear_filters"),
         ("AdminState", "export_funnel"),
         ("AdminState", "export_stuck"),
@@ -142,12 +144,18 @@ def test_the_attack_surface_is_what_we_think() -> None:
         ("AdminState", "sort_stuck"),
         ("AuthFormState", "reset_form"),
         ("AuthFormState", "toggle_password"),
+        ("ConfirmEmailState", "open_link"),
+        ("DeleteAccountState", "delete_account"),
+        ("DeleteAccountState", "finish_reauthentication"),
         ("DevMailboxState", "clear"),
         ("DevMailboxState", "load"),
         ("DevMailboxState", "open_mail"),
         ("DevicesState", "load"),
         ("DevicesState", "sign_out_device"),
         ("DevicesState", "sign_out_everywhere_else"),
+        ("EmailChangeState", "cancel_change"),
+        ("EmailChangeState", "confirm_code"),
+        ("EmailChangeState", "request_change"),
         ("ExploreState", "clear_filters"),
         ("ExploreState", "load"),
         ("ExploreState", "next_page"),
@@ -166,6 +174,8 @@ def test_the_attack_surface_is_what_we_think() -> None:
         ("OnboardingState", "skip"),
         ("OnboardingState", "submit"),
         ("OnboardingState", "toggle_choice"),
+        ("PasswordChangeState", "change_password"),
+        ("PasswordChangeState", "rate_password"),
         ("ResetPasswordState", "open_link"),
         ("ResetPasswordState", "rate_password"),
         ("ResetPasswordState", "reset_password"),

@@ -415,6 +415,9 @@ BUILT = {
     MailKind.EMAIL_CHANGE_NOTICE: lambda: mail_templates.email_change_notice(
         TO, "new@example.com", RESET_LINK
     ),
+    MailKind.EMAIL_CHANGE_ATTEMPT: lambda: mail_templates.email_change_attempt(
+        TO, LOGIN_LINK, RESET_LINK
+    ),
     MailKind.ACCOUNT_DELETED: lambda: mail_templates.account_deleted(TO),
     MailKind.PASSWORD_CHANGED: lambda: mail_templates.password_changed(TO, RESET_LINK),
 }
