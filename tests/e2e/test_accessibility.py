@@ -57,6 +57,10 @@ AUDITED = (
     "settings, passkey password refused",
     "settings, passkey listed",
     "settings, passkey rename",
+    "settings, account forms refused",
+    "settings, email change pending",
+    "/confirm-email",
+    "/account-deleted",
     "settings, two-factor setup",
     "settings, two-factor recovery codes",
     "/login, two-factor code",
@@ -219,6 +223,26 @@ class Auditor:
         self.page.emulate_media(color_scheme="light")
 
 
+def audit_account_forms(page: Page, audit: Auditor) -> None:
+    """The account sections of settings with their errors shown, then an email change waiting."""
+    page.locator("#new-email").fill(new_email("a11y-new"))
+    page.locator("#email-password").fill("not the password")
+    page.locator("#change-email").click()
+    expect(page.locator("#email-password-error")).to_be_visible()
+    page.locator("#new-password").fill("password123")
+    page.locator("#change-password").click()
+    expect(page.locator("#new-password-error")).to_be_visible()
+    page.locator("#delete-account").click()
+    expect(page.locator("#delete-confirm-error")).to_be_visible()
+    audit.view("settings, account forms refused", focus=False)
+    page.locator("#email-password").fill(PASSWORD)
+    page.locator("#change-email").click()
+    expect(page.locator("#email-pending")).to_be_visible()
+    audit.view("settings, email change pending")
+    page.locator("#cancel-email-change").click()
+    expect(page.locator("#new-email")).to_be_visible()
+
+
 def audit_two_factor(page: Page, audit: Auditor, email: str) -> None:
     """Turn two-factor on (each step audited), log out, and audit the login's code step."""
     page.locator("#two-factor-set-up").click()
@@ -276,6 +300,8 @@ def findings(browser: Browser, app_server: RunningApp) -> Iterator[Findings]:
             ("/forgot-password", "h1"),
             ("/reset-password", "h1"),
             ("/verify-email", "h1"),
+            ("/confirm-email", "[role=alert]"),
+            ("/account-deleted", "h1"),
         ):
             page.goto(path)
             page.locator(ready).first.wait_for()
@@ -325,6 +351,7 @@ def findings(browser: Browser, app_server: RunningApp) -> Iterator[Findings]:
         expect(page.locator("#display_name-error")).to_be_visible()
         audit.view("settings, refused", focus=False)
         audit_passkeys(page, audit)
+        audit_account_forms(page, audit)
         audit_two_factor(page, audit, email)
         yield audit.findings
     finally:
