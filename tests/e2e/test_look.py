@@ -28,7 +28,10 @@ def finish_onboarding(page: Page, name: str = "Ada Lovelace") -> None:
 
 
 def box(page: Page, selector: str) -> FloatRect:
-    found = page.locator(selector).first.bounding_box()
+    """The box of the first match, once it is shown (a page that is still drawing waits)."""
+    element = page.locator(selector).first
+    element.wait_for(state="visible")
+    found = element.bounding_box()
     assert found is not None, f"{selector} is not shown"
     return found
 
