@@ -151,12 +151,15 @@ class MailedCodes:
         deadline = time.monotonic() + self._timeout
         while True:
             with self._lock:
-                messages = self._fake.messages
-                for message in messages[self._parsed :]:
+                # The raw mails, not ``SmtpFake.messages`` (which parses every mail again).
+                with self._fake.lock:
+                    arrived = self._fake.received[self._parsed :]
+                for item in arrived:
+                    message = item.message
                     letter = Letter(str(message["To"]), str(message["Subject"]), _text(message), "")
                     if letter.kind == "verify_email":
                         self._codes[letter.to] = letter.code
-                self._parsed = len(messages)
+                self._parsed += len(arrived)
                 code = self._codes.get(address)
             if code is not None:
                 return code
