@@ -94,6 +94,35 @@ except SettingsError as problem:
 if settings.redis_url:
     os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
 
+
+def _respawn_failed_workers() -> None:
+    """Make Granian replace a backend worker that dies instead of stopping every worker.
+
+    Reflex 0.10 builds Granian's server itself and passes it only the address, the log
+    level and ``GRANIAN_WORKERS``, so the option is set on the class it builds. Granian
+    still stops the app when a worker dies again within seconds of its replacement.
+    """
+    import granian.server
+
+    base = granian.server.Server
+    if getattr(base, "respawns_failed_workers", False):
+        return
+
+    class RespawningServer(base):  # type: ignore[valid-type,misc]
+        respawns_failed_workers = True
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("respawn_failed_workers", True)
+            super().__init__(*args, **kwargs)
+
+    granian.server.Server = RespawningServer  # type: ignore[misc]
+
+
+# `reflex run --env prod`: a killed or crashed worker is replaced within a second and its
+# tabs reconnect to a live worker (tests/scale/test_worker_kill.py).
+if os.environ.get("REFLEX_ENV_MODE") == "prod":
+    _respawn_failed_workers()
+
 config = rx.Config(
     app_name="onboard_app",
     db_url=settings.database_url,

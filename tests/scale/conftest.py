@@ -3,7 +3,8 @@
 The app runs exactly as ``make run-prod WORKERS=2`` runs it (``reflex run --env prod`` with
 ``GRANIAN_WORKERS=2``), through the e2e launcher, against a throwaway PostgreSQL database
 and a claimed, empty Redis logical database. PostgreSQL or Redis being down is a test
-failure with a message, never a skip: CI has both.
+failure with a message, never a skip: CI has both. The Redis fault drills run a second such
+app on a private ``redis-server`` (:func:`drill_app`), which they stop and restart.
 
 The browser is the system Chromium, driven from a thread of its own: the e2e suite's sync
 Playwright instance may still be open in the main thread (it lives for the session), and
@@ -15,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -28,6 +31,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from bench.reflex_client import FrontendBuild, OnboardClient, OnboardNames, ReflexClient
 from tests.e2e.conftest import CHROMIUM_ARGS, ROOT, RunningApp, start_app, stop_app
 from tests.scale.infra import (
+    PrivateRedis,
     ServiceUnavailable,
     claimed_redis_db,
     require_postgres,
@@ -40,27 +44,24 @@ from tests.scale.infra import (
 T = TypeVar("T")
 WORKERS = 2
 MAX_CONNECT_TRIES = 24
+WORKERS_START_WAIT = 60.0
 
 
 @dataclass
 class ScaleApp:
-    """The running two-worker app and what it runs on.
+    """A running two-worker app and what it runs on.
 
     Attributes:
-        running: The ``reflex run`` process (replaced by :meth:`restart`).
+        running: The ``reflex run`` process.
         database_url: The throwaway PostgreSQL database.
-        redis_url: The claimed Redis logical database.
+        redis_url: The Redis database its state and messages are in.
         tmp: Scratch directory (logs).
-        restarts: How many times the app had to be started again.
-        env: The environment the app was started with (reused by :meth:`restart`).
     """
 
     running: RunningApp
     database_url: str
     redis_url: str
     tmp: Path
-    restarts: int = 0
-    env: dict[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -85,15 +86,6 @@ class ScaleApp:
         """The worker process that accepted a protocol client's websocket."""
         return server_pid(self.running.process.pid, self.port, client.local_port)
 
-    def restart(self) -> None:
-        """Start the app again on the same port, database, Redis and key (a supervisor's job)."""
-        key = self.running.env["ONBOARD_SIGNING_KEY"]
-        stop_app(self.running)
-        self.running = start_app(
-            self.tmp, port=self.port, **{**self.env, "ONBOARD_SIGNING_KEY": key}
-        )
-        self.restarts += 1
-
 
 def _fail_unavailable(check: Callable[[], None]) -> None:
     try:
@@ -102,26 +94,72 @@ def _fail_unavailable(check: Callable[[], None]) -> None:
         pytest.fail(str(problem), pytrace=False)
 
 
+@contextmanager
+def running_scale_app(tmp: Path, database_url: str, redis_url: str) -> Iterator[ScaleApp]:
+    """Start the app with :data:`WORKERS` workers on these databases; stop it afterwards.
+
+    ``REFLEX_REDIS_URL`` is set too: Reflex would let one in the environment win over
+    rxconfig's (and put the state somewhere the app's own Redis clients are not).
+    """
+    env = {
+        "ONBOARD_DATABASE_URL": database_url,
+        "ONBOARD_REDIS_URL": redis_url,
+        "REFLEX_REDIS_URL": redis_url,
+        "GRANIAN_WORKERS": str(WORKERS),
+    }
+    app = ScaleApp(start_app(tmp, **env), database_url, redis_url, tmp)
+    try:
+        # The first worker to listen answers /ping; the others may still be starting.
+        deadline = time.monotonic() + WORKERS_START_WAIT
+        while len(app.workers()) < WORKERS and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(app.workers()) == WORKERS, (
+            f"expected {WORKERS} workers:\n{app.running.log()[-3000:]}"
+        )
+        yield app
+    finally:
+        stop_app(app.running)
+
+
 @pytest.fixture(scope="session")
 def scale_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleApp]:
     """Onboard with two workers on a throwaway PostgreSQL database and Redis database."""
     _fail_unavailable(require_postgres)
     _fail_unavailable(require_redis)
     tmp = tmp_path_factory.mktemp("scale-app")
-    with throwaway_postgres() as database_url, claimed_redis_db() as redis_url:
-        env: dict[str, Any] = {
-            "ONBOARD_DATABASE_URL": database_url,
-            "ONBOARD_REDIS_URL": redis_url,
-            "GRANIAN_WORKERS": str(WORKERS),
-        }
-        app = ScaleApp(start_app(tmp, **env), database_url, redis_url, tmp, env=env)
-        try:
-            assert len(app.workers()) == WORKERS, (
-                f"expected {WORKERS} workers:\n{app.running.log()[-3000:]}"
-            )
-            yield app
-        finally:
-            stop_app(app.running)
+    with (
+        throwaway_postgres() as database_url,
+        claimed_redis_db() as redis_url,
+        running_scale_app(tmp, database_url, redis_url) as app,
+    ):
+        yield app
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """A ``redis-server`` of this module's own, which its drills may stop and restart."""
+    if not PrivateRedis.installed():
+        pytest.fail("redis-server is not on PATH (the Redis fault drills start their own)")
+    server = PrivateRedis(tmp_path_factory.mktemp("private-redis"))
+    _fail_unavailable(server.start)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def drill_app(
+    tmp_path_factory: pytest.TempPathFactory, private_redis: PrivateRedis
+) -> Iterator[ScaleApp]:
+    """Onboard with two workers on a throwaway PostgreSQL database and the private Redis."""
+    _fail_unavailable(require_postgres)
+    tmp = tmp_path_factory.mktemp("drill-app")
+    with (
+        throwaway_postgres() as database_url,
+        running_scale_app(tmp, database_url, private_redis.url) as app,
+    ):
+        yield app
 
 
 @pytest.fixture(scope="session")

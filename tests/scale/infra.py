@@ -11,14 +11,22 @@ or Redis keys it did not create:
 
 Which worker process serves a websocket is read from the kernel (``/proc/net/tcp*`` and
 ``/proc/<pid>/fd``): the accepted socket belongs to the worker that accepted it.
+
+Fault drills that stop or restart Redis do it to a :class:`PrivateRedis` of their own,
+never to the machine's shared Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import secrets
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +37,8 @@ import psycopg
 import redis
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+
+from tests.e2e.conftest import free_port
 
 PG_ADMIN_DSN: Final = os.environ.get(
     "ONBOARD_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -166,6 +176,97 @@ def socket_record_instance(redis_url: str, client_token: str) -> str | None:
         client.close()
     match = _UUID.search(raw) if isinstance(raw, bytes) else None
     return match.group().decode() if match else None
+
+
+class PrivateRedis:
+    """A ``redis-server`` of one test run on a free port, holding nothing on disk.
+
+    Started with ``--save "" --appendonly no``: a restart comes back empty, as a Redis
+    without persistence (or a replaced one) does. Never the machine's shared Redis.
+
+    Args:
+        folder: Its working directory.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        """Choose a port; nothing runs yet."""
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its logical database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @staticmethod
+    def installed() -> bool:
+        """Whether ``redis-server`` is on PATH."""
+        return shutil.which("redis-server") is not None
+
+    def start(self, timeout: float = 20) -> None:
+        """Start it (on the same port as before) and wait until it answers PING.
+
+        Raises:
+            ServiceUnavailable: If it does not answer within ``timeout`` seconds.
+        """
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceUnavailable(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM; what it held is gone)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self) -> None:
+        """Stop it and start an empty one on the same port."""
+        self.stop()
+        self.start()
+
+    def keys(self) -> int:
+        """How many keys it holds now."""
+        client = redis.Redis.from_url(self.url, socket_timeout=3)
+        try:
+            return int(client.dbsize())
+        finally:
+            client.close()
+
+    def lock_keys(self) -> list[bytes]:
+        """Reflex's state locks in it now (a worker holds those tabs' state in memory)."""
+        client = redis.Redis.from_url(self.url, socket_timeout=3)
+        try:
+            return list(client.scan_iter(match="*_lock", count=500))
+        finally:
+            client.close()
 
 
 @dataclass(frozen=True)

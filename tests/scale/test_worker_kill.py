@@ -1,4 +1,4 @@
-"""A worker killed with SIGKILL mid-wizard: nothing saved is lost, the session goes on.
+"""A worker killed with SIGKILL mid-wizard: it is replaced, its tab carries on, nothing is lost.
 
 Runs last among the scale tests (it kills a worker of the shared app). The browser's socket
 is traced to its worker: the tab's client token names the owning worker instance in Redis,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import urllib.request
 from typing import Any
 
 from playwright.sync_api import expect
@@ -17,13 +18,16 @@ from playwright.sync_api import expect
 from bench.reflex_client import FrontendBuild, ReflexClient
 from tests.e2e.conftest import ROOT, at, new_email, sign_up, stored_token, token_claims
 from tests.e2e.wizard import complete_interests, complete_preferences, complete_profile
-from tests.scale.conftest import MAX_CONNECT_TRIES, BrowserThread, LoopThread, ScaleApp
+from tests.scale.conftest import MAX_CONNECT_TRIES, WORKERS, BrowserThread, LoopThread, ScaleApp
 from tests.scale.infra import socket_record_instance
 from tests.scale.test_journey_two_workers import client_token
 
-EXIT_WAIT = 15.0
-SETTLE = 5.0
-RECONNECT_WAIT = 60.0
+#: Seconds a loaded 2-core machine may take to notice the death and fork a replacement
+#: (Granian does it within a second here).
+REPLACE_WAIT = 30.0
+#: Seconds from the kill until the tab, reconnected to a live worker, has its next click
+#: answered (measured below; bounded for a loaded machine).
+RECONNECT_WAIT = 40.0
 
 
 async def instance_pids(app: ScaleApp) -> dict[str, int]:
@@ -45,7 +49,18 @@ async def instance_pids(app: ScaleApp) -> dict[str, int]:
     raise AssertionError(f"could not reach every worker with {MAX_CONNECT_TRIES} probes")
 
 
-def test_sigkill_of_the_serving_worker_loses_no_saved_step(
+def answers_ping(app: ScaleApp) -> None:
+    """The app's port answers (a surviving worker serves while the dead one is replaced)."""
+    try:
+        with urllib.request.urlopen(f"{app.socket_url}/ping", timeout=10) as response:
+            assert response.status == 200
+    except OSError as problem:
+        raise AssertionError(
+            f"the app did not answer ({problem}):\n{app.running.log()[-3000:]}"
+        ) from problem
+
+
+def test_sigkill_of_the_serving_worker_is_replaced_and_loses_no_saved_step(
     scale_app: ScaleApp, browser_thread: BrowserThread, loop_thread: LoopThread
 ) -> None:
     state: dict[str, Any] = {}
@@ -65,44 +80,45 @@ def test_sigkill_of_the_serving_worker_loses_no_saved_step(
     assert instance is not None, "the tab has no socket record"
     victim = loop_thread.run(instance_pids(scale_app))[instance]
 
+    before = scale_app.workers()
+    killed = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + EXIT_WAIT
-    while time.monotonic() < deadline and victim in scale_app.workers():
+    while victim in (workers := scale_app.workers()) or len(workers) < WORKERS:
+        assert scale_app.running.process.poll() is None, (
+            f"the app stopped when one worker died:\n{scale_app.running.log()[-3000:]}"
+        )
+        assert time.monotonic() - killed < REPLACE_WAIT, (
+            f"no replacement worker: {workers}\n{scale_app.running.log()[-3000:]}"
+        )
+        if victim not in workers:  # its socket is closed: new connections reach the others
+            answers_ping(scale_app)
         time.sleep(0.2)
-    assert victim not in scale_app.workers()
-    # Granian (as `reflex run` starts it) stops every worker when one dies unless it is set
-    # to respawn them; then the deployment's supervisor starts the app again. Do that job
-    # here if needed, on the same port, so the open tab can reconnect by itself.
-    settle = time.monotonic() + SETTLE
-    while time.monotonic() < settle and scale_app.running.process.poll() is None:
-        time.sleep(0.2)
-    if scale_app.running.process.poll() is not None:
-        scale_app.restart()
-    else:
-        assert scale_app.workers(), "the app kept running without any worker"
-    print(f"SIGKILL of worker {victim}: the app was restarted {scale_app.restarts} time(s)")
+    replaced = time.monotonic() - killed
+    (replacement,) = set(workers) - set(before)
+    answers_ping(scale_app)
+    print(f"SIGKILL of worker {victim}: worker {replacement} replaced it in {replaced:.1f} s")
 
     def after_kill() -> dict[str, Any]:
         page = state["page"]
         try:
             # The same tab, never reloaded, reconnects by itself (to a live worker, under a
             # new client token if the dead worker's socket record is still in Redis).
-            reconnect_by = time.monotonic() + RECONNECT_WAIT
             while socket_record_instance(scale_app.redis_url, client_token(page)) in (
                 None,
                 instance,
             ):
-                assert time.monotonic() < reconnect_by, "the tab did not reconnect"
+                assert time.monotonic() - killed < RECONNECT_WAIT, "the tab did not reconnect"
                 page.wait_for_timeout(250)
             expect(page.locator("#step-title")).to_have_text("Preferences")
             assert page.evaluate("() => window.__before_kill === 1"), "the tab was reloaded"
             expect(page.locator("#email")).to_have_count(0)
             page.locator("#back").click()
-            page.wait_for_url(at("/onboarding/interests"))
+            page.wait_for_url(at("/onboarding/interests"), timeout=RECONNECT_WAIT * 1000)
             for topic in ("go", "security", "cloud"):
                 expect(page.locator(f"#interests-{topic}")).to_have_attribute(
                     "aria-pressed", "true"
                 )
+            state["carried_on"] = time.monotonic() - killed
             page.goto("/onboarding/profile")
             expect(page.locator("#display_name")).to_have_value("Grace Hopper")
             expect(page.locator("#bio")).to_have_value("I write programs for engines.")
@@ -120,6 +136,8 @@ def test_sigkill_of_the_serving_worker_loses_no_saved_step(
             page.context.close()
 
     seen = browser_thread.run(after_kill)
+    print(f"the tab's next click was answered {state['carried_on']:.1f} s after the kill")
+    assert state["carried_on"] < RECONNECT_WAIT
     first, final = token_claims(state["first"]), token_claims(seen["final"])
     assert final["onb"] == "completed"
     assert final["sub"] == first["sub"]
