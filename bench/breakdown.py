@@ -276,6 +276,20 @@ def postgres_backends(database_url: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def redis_cpu_seconds(url: str | None) -> float:
+    """CPU seconds the Redis server has used (all of its clients, not only the app's)."""
+    if url is None:
+        return 0.0
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
+
+
 @dataclass
 class CpuSample:
     """CPU counters at one moment."""

@@ -94,6 +94,8 @@ class LoadResult:
         server_errors: Error records the app logged during the run.
         spans: (start, end) of every user's flow, for the peak concurrency.
         cpu: The CPU shares of the run (load generator, app, the rest).
+        sends: (sent at, event group, latency ms) of every event, for rates over a window.
+        cpu_seconds: CPU seconds of the app's processes and of its PostgreSQL backends.
     """
 
     setup: Setup
@@ -107,6 +109,8 @@ class LoadResult:
     server_errors: int = 0
     spans: list[tuple[float, float]] = field(default_factory=list)
     cpu: str = ""
+    sends: list[tuple[float, str, float]] = field(default_factory=list)
+    cpu_seconds: tuple[float, float] = (0.0, 0.0)
 
     @property
     def peak(self) -> int:
@@ -119,6 +123,18 @@ class LoadResult:
             level += step
             top = max(top, level)
         return top
+
+    def events_per_second(self) -> float:
+        """Events sent per second over the middle 80 % of the run's sends (no ramp, no tail)."""
+        times = sorted(sent for sent, _, _ in self.sends)
+        if len(times) < 10:
+            return 0.0
+        low, high = times[len(times) // 10], times[len(times) * 9 // 10]
+        return (len(times) * 8 // 10) / (high - low) if high > low else 0.0
+
+    def latencies_except(self, *groups: str) -> list[float]:
+        """Every event's latency but those of ``groups`` (``sign_up``: queued by design)."""
+        return [ms for _, group, ms in self.sends if group not in groups]
 
     def percentile(self, q: int, values: list[float] | None = None) -> float:
         """The q-th percentile (1-99) of the event latencies (or of ``values``)."""
@@ -237,8 +253,12 @@ async def run_users(
     for client in clients:
         for timing in client.timings:
             ms = timing.seconds * 1000
+            if timing.label.endswith("busy shown"):  # a moment inside sign_up, not an event
+                result.by_event.setdefault(timing.label, []).append(ms)
+                continue
             result.latencies.append(ms)
             result.by_event.setdefault(_event_group(timing.label), []).append(ms)
+            result.sends.append((timing.sent, _event_group(timing.label), ms))
     return result
 
 
@@ -304,6 +324,41 @@ def running_app(
         )
 
 
+def run_against(
+    app: LoadApp, setup: Setup, users: int, *, rate: float, think: float, timeout: float
+) -> LoadResult:
+    """Run ``users`` virtual users against a running app; count its CPU and logged errors."""
+    from bench import breakdown as spans
+
+    log_before = app.log_path.read_text(errors="replace")
+    cpu_before = spans.CpuSample.take(app.group, app.database_url)
+    result = asyncio.run(
+        run_users(
+            app.url,
+            app.origin,
+            users,
+            rate=rate,
+            think=think,
+            build=FrontendBuild.load(ROOT / ".web"),
+            names=OnboardNames.resolve(),
+            timeout=timeout,
+        )
+    )
+    cpu_after = spans.CpuSample.take(app.group, app.database_url)
+    result.cpu = spans.format_cpu(cpu_before, cpu_after, result.completed)
+    result.cpu_seconds = (
+        cpu_after.app - cpu_before.app,
+        sum(c - cpu_before.postgres.get(p, 0.0) for p, c in cpu_after.postgres.items()),
+    )
+    result.setup = setup
+    new_log = app.log_path.read_text(errors="replace")[len(log_before) :]
+    result.server_errors = len(SERVER_ERROR.findall(new_log))
+    if (first := SERVER_ERROR.search(new_log)) is not None:
+        start = new_log.rfind("\n", 0, max(first.start() - 200, 0)) + 1
+        print(f"  first server error of the run:\n{new_log[start : start + 2500]}")
+    return result
+
+
 def run_setup(
     setup: Setup,
     user_counts: list[int],
@@ -320,33 +375,10 @@ def run_setup(
     """
     from bench import breakdown as spans
 
-    names = OnboardNames.resolve()
     results = []
     with running_app(setup, app_env, trace=trace) as app:
-        build = FrontendBuild.load(ROOT / ".web")
         for users in user_counts:
-            log_before = app.log_path.read_text(errors="replace")
-            cpu_before = spans.CpuSample.take(app.group, app.database_url)
-            result = asyncio.run(
-                run_users(
-                    app.url,
-                    app.origin,
-                    users,
-                    rate=rate,
-                    think=think,
-                    build=build,
-                    names=names,
-                    timeout=timeout,
-                )
-            )
-            cpu_after = spans.CpuSample.take(app.group, app.database_url)
-            result.cpu = spans.format_cpu(cpu_before, cpu_after, result.completed)
-            result.setup = setup
-            new_log = app.log_path.read_text(errors="replace")[len(log_before) :]
-            result.server_errors = len(SERVER_ERROR.findall(new_log))
-            if (first := SERVER_ERROR.search(new_log)) is not None:
-                start = new_log.rfind("\n", 0, max(first.start() - 200, 0)) + 1
-                print(f"  first server error of the run:\n{new_log[start : start + 2500]}")
+            result = run_against(app, setup, users, rate=rate, think=think, timeout=timeout)
             results.append(result)
             print(f"  ... {setup.label}: {users} users done in {result.seconds:.1f} s", flush=True)
             print("  " + result.cpu, flush=True)

@@ -159,10 +159,12 @@ class Timing:
     Attributes:
         label: What was done (``open /onboarding/profile``, ``submit_profile``...).
         seconds: The latency.
+        sent: ``time.perf_counter()`` when the event was sent (for rates over a window).
     """
 
     label: str
     seconds: float
+    sent: float = 0.0
 
 
 class ReflexClient:
@@ -365,7 +367,7 @@ class ReflexClient:
             update = getter.result()
             updates.append(update)
             if until(update):
-                self.timings.append(Timing(label, update.received - started))
+                self.timings.append(Timing(label, update.received - started, started))
                 return updates
 
     async def _on_event(self, message: Mapping[str, Any]) -> None:
@@ -555,6 +557,10 @@ class OnboardClient(ReflexClient):
             until=lambda u: redirected(u) or self._form_done(u),
             label="sign_up",
         )
+        sent = self.timings[-1].sent
+        busy = next((u for u in updates if u.value(self.names.auth_form, "busy") is True), None)
+        if busy is not None:  # "Creating your account…": the queue is visible from here on
+            self.timings.append(Timing("sign_up busy shown", busy.received - sent, sent))
         updates = await self.follow(updates)
         if code_for is None or self.path.rstrip("/") != "/verify-email":
             return updates

@@ -3,6 +3,7 @@
     .venv/bin/python bench/run_all.py                 # micro + load (50,100 users) + explore
                                                       # + finish (side by side with the seed)
                                                       # + insights (100,000 users)
+                                                      # + targets (1,000 users, storm, knee)
     .venv/bin/python bench/run_all.py --users 200     # the 200-user target run
     .venv/bin/python bench/run_all.py --quick         # smoke run: fewer calls, 10 users
     .venv/bin/python bench/run_all.py --skip finish   # no browser, no seed build
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     load.add_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument(
-        "--skip", default="", help="comma-separated: micro, load, explore, finish, insights"
+        "--skip",
+        default="",
+        help="comma-separated: micro, load, explore, finish, insights, targets",
     )
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -106,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         status = subprocess.run(command, cwd=ROOT, check=False).returncode
         if status not in (0, 1):  # 1: it ran and reports a missed budget
             failed.append(f"bench_insights.py exited {status}")
+
+    if "targets" not in skip and not args.quick:
+        section("Scale targets: 1,000 users in flight, a sign-up storm, the knee (targets.py)")
+        command = [sys.executable, str(ROOT / "bench" / "targets.py")]
+        if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+            failed.append("bench/targets.py did not run")
 
     section(f"Done in {time.monotonic() - started:.0f} s")
     for line in failed:

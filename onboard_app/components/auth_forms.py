@@ -62,11 +62,13 @@ def invalid(error: Var | str) -> Var | str:
     return rx.cond(error, "true", "false")
 
 
-def submit_button(label: str, busy: Var, *, button_id: str = "submit") -> rx.Component:
-    """The form's submit button: disabled, with a spinner, while the request runs."""
+def submit_button(
+    label: str, busy: Var, *, button_id: str = "submit", busy_label: str | None = None
+) -> rx.Component:
+    """The form's submit button: disabled, with a spinner (and ``busy_label``) while it runs."""
     return rx.button(
         rx.cond(busy, rx.spinner(size="2"), rx.fragment()),
-        label,
+        rx.cond(busy, busy_label, label) if busy_label else label,
         type="submit",
         size="3",
         width="100%",
@@ -192,8 +194,13 @@ def credentials_form(
     on_email_change: Any = None,
     on_password_change: Any = None,
     below_password: rx.Component | None = None,
+    busy_label: str | None = None,
 ) -> rx.Component:
-    """Email + password with inline errors; with ``meter_fallback``, the strength meter."""
+    """Email + password with inline errors; with ``meter_fallback``, the strength meter.
+
+    ``busy_label`` replaces the button's label while the form is busy (a sign-up waiting for
+    its turn to hash the password says so).
+    """
     password_hint = strength_meter(state, meter_fallback) if meter_fallback is not None else None
     return rx.form(
         rx.vstack(
@@ -212,7 +219,7 @@ def credentials_form(
                 hint=password_hint,
             ),
             below_password or rx.fragment(),
-            submit_button(submit_label, state.busy),
+            submit_button(submit_label, state.busy, busy_label=busy_label),
             spacing="4",
             width="100%",
         ),

@@ -64,6 +64,7 @@ def signup_page() -> rx.Component:
             SignupState,
             SignupState.sign_up,
             submit_label="Create account",
+            busy_label="Creating your account…",
             password_autocomplete="new-password",  # noqa: S106 (autocomplete token)
             meter_fallback=PASSWORD_RULE,
             on_email_change=SignupState.set_email.debounce(300),

@@ -33,7 +33,7 @@ from onboard_app.services import mail as mail_service
 from onboard_app.services.access import ANYONE
 from onboard_app.services.account_limits import make_account_limits
 from onboard_app.services.audit import audit
-from onboard_app.services.mail import MAIL_FAILED, Mail, MailFailed
+from onboard_app.services.mail import MAIL_FAILED, Mail, MailFailed, MailSent
 from onboard_app.services.onboarding import Step, first_step, parse_step
 from onboard_app.services.recovery import Pending
 from onboard_app.services.text import safe_text
@@ -308,60 +308,79 @@ class SignupState(AuthFormState):
             self.field_errors = {k: v for k, v in self.field_errors.items() if k != "email"}
         self.email = typed
 
-    @requires(ANYONE)
+    @requires(ANYONE, background=True)
     async def sign_up(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         """Sign up; the answer is "check your email", whether or not the address is taken.
+
+        A background event: the tab's state stays unlocked while the sign-up waits for a
+        password-hash slot and while its mail goes out. In a sign-up storm either can take
+        longer than Reflex may hold a tab's state lock (its opportunistic lease then fails
+        to save, and the tab's next events time out); meanwhile the form shows "Creating
+        your account…". A second submit while one is under way does nothing.
 
         Args:
             form: The submitted form (``email``, ``password``).
         """
         email, password = form_field(form, "email"), form_field(form, "password")
-        self.email = safe_text(email, max_chars=MAX_FIELD)
-        self.form_error = ""
-        self.field_errors = {}
-        self.busy = True
-        yield None
+        async with self:
+            if self.busy:
+                return
+            self.email = safe_text(email, max_chars=MAX_FIELD)
+            self.form_error = ""
+            self.field_errors = {}
+            self.busy = True
+            client = client_address(self)
         settings = get_settings()
         try:
             outcome = await passwords.in_hash_pool(
                 accounts.sign_up,
                 email,
                 password,
-                client_address(self),
+                client,
                 make_throttle(settings),
                 make_account_limits(settings),
             )
         except accounts.FormErrors as problem:
-            yield self._refuse(problem.errors)
+            async with self:
+                self.busy = False
+                focus = self._refuse(problem.errors)
+            yield focus
             return
         except accounts.SignUpRefused as refused:
-            self.form_error = str(refused)
-            audit("throttled", reason="signup", client=client_address(self))
+            async with self:
+                self.busy = False
+                self.form_error = str(refused)
+            audit("throttled", reason="signup", client=client)
             return
-        finally:
-            self.busy = False
+        except BaseException:
+            async with self:
+                self.busy = False
+            raise
         user_id = outcome.user.id if outcome.user else None
         audit(
             "signup",
             user_id=user_id,
             method="password",
             existing=not outcome.created,
-            client=client_address(self),
+            client=client,
         )
-        self._clear()
-        verify = await self.get_state(VerifyEmailState)
-        verify._wait_for(Pending(outcome.email, user_id if outcome.created else None))
-        verify.busy = True
+        async with self:
+            self._clear()
+            verify = await self.get_state(VerifyEmailState)
+            verify._wait_for(Pending(outcome.email, user_id if outcome.created else None))
+            verify.busy = True
         # The same answer in every case, before anything differs (the mail says the rest).
         yield rx.redirect(routes.VERIFY_EMAIL)
         try:
             mail = await asyncio.to_thread(_first_mail, outcome)
         except SQLAlchemyError:
             log.exception("sign-up mail not issued: database error")
-            verify.form_error = MAIL_FAILED
-            verify.busy = False
-            return
-        await verify._deliver(mail)
+            result: MailSent | MailFailed = MailFailed("not issued", transient=True)
+        else:
+            result = await mail_service.send_async(mail)
+        async with self:
+            verify = await self.get_state(VerifyEmailState)
+            verify._delivered(result)
 
 
 def _first_mail(outcome: accounts.SignedUp) -> Mail:
@@ -414,6 +433,11 @@ class VerifyEmailState(rx.State):
             result = await mail_service.send_async(mail)
         finally:
             self.busy = False
+        self._delivered(result)
+
+    def _delivered(self, result: MailSent | MailFailed) -> None:
+        """Show how a send went (the screen was busy while it ran)."""
+        self.busy = False
         if isinstance(result, MailFailed):
             self.notice = ""
             self.form_error = MAIL_FAILED

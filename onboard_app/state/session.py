@@ -63,7 +63,7 @@ Events = EventSpec | list[EventSpec] | None
 RULE_ATTRIBUTE = "__onboard_access_rule__"
 
 
-def requires(rule: Rule) -> Callable[[Callable[..., Any]], Any]:
+def requires(rule: Rule, *, background: bool = False) -> Callable[[Callable[..., Any]], Any]:
     """Declare an event handler and what it requires of the verified session.
 
     Use instead of ``@rx.event``: the handler is registered with Reflex and :class:`AccessGate`
@@ -71,6 +71,10 @@ def requires(rule: Rule) -> Callable[[Callable[..., Any]], Any]:
 
     Args:
         rule: One of the rules of :mod:`onboard_app.services.access`.
+        background: A Reflex background event: the gate checks the rule with the tab's state
+            locked as always, then the body runs without the lock (it writes state only
+            inside ``async with self``). For work that may wait longer than Reflex's state
+            lock may be held (a password-hash slot in a sign-up storm).
 
     Returns:
         The decorator.
@@ -78,7 +82,7 @@ def requires(rule: Rule) -> Callable[[Callable[..., Any]], Any]:
 
     def declare(fn: Callable[..., Any]) -> Any:
         setattr(fn, RULE_ATTRIBUTE, rule)
-        return rx.event(fn)
+        return rx.event(fn, background=True) if background else rx.event(fn)
 
     return declare
 
