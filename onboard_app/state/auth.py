@@ -368,7 +368,8 @@ class SignupState(AuthFormState):
             self._clear()
             verify = await self.get_state(VerifyEmailState)
             verify._wait_for(Pending(outcome.email, user_id if outcome.created else None))
-            verify.busy = True
+            # Not busy while the mail goes out: a code typed from it may arrive before this
+            # task takes the state again, and a busy screen would drop it.
         # The same answer in every case, before anything differs (the mail says the rest).
         yield rx.redirect(routes.VERIFY_EMAIL)
         try:
