@@ -16,7 +16,7 @@ from onboard_app.services.onboarding import title_of, wizard_steps
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
-from onboard_app.state.session import AccessGate, SessionState
+from onboard_app.state.session import AccessGate, SessionState, answer_backend_error
 from onboard_app.state.settings import SettingsState
 
 # First, in every process (CLI, supervisor, workers): redaction, onboard.* at INFO (logs.py).
@@ -40,6 +40,8 @@ app = rx.App(
     style={".dark .github-mark": {"filter": "invert(1)"}},
     # Security headers on every HTTP response (pages too, in production's single port).
     api_transformer=security_headers,
+    # Redis or the database unreachable: the app's own message, not Reflex's generic one.
+    backend_exception_handler=answer_backend_error,
 )
 # Every event passes the access gate: its handler's declared rule, checked from the
 # verified session of the connection, before the handler body runs.

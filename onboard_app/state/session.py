@@ -25,10 +25,12 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+import redis.exceptions
 import reflex as rx
+from reflex.app import default_backend_exception_handler
 from reflex.event import EventSpec
 from reflex.state import BaseState, State
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from onboard_app import routes, telemetry
 from onboard_app.models import User
@@ -56,6 +58,9 @@ log = logging.getLogger("onboard.session")
 TOKEN_STORAGE_NAME = "onboard_session"  # noqa: S105 (a storage key name, not a secret)
 SESSION_EXPIRED_MESSAGE = "Your session has expired. Please log in again."
 OUTAGE_MESSAGE = "We cannot reach our database right now. Nothing was lost: try again in a moment."
+REATTACHED_MESSAGE = "We reconnected this page. Please try that again."
+#: A cookie nobody sets: removing it is how the gate asks a page to hydrate again.
+REHYDRATE_COOKIE = "onboard_rehydrate"
 
 #: What a handler may return to the browser: nothing, one event, or several.
 Events = EventSpec | list[EventSpec] | None
@@ -120,8 +125,9 @@ class SessionState(rx.State):
     reached_step: str = ""
     theme: str = "system"
     _expired: bool = False
-    #: The websocket session (sid) whose client storage the token came from.
-    _connection: str = ""
+    #: The websocket session (sid) whose client storage the token came from; ``None`` until
+    #: a connection attaches (a new state, or one the server lost).
+    _connection: str | None = None
 
     @rx.var
     def session_lost(self) -> bool:
@@ -425,17 +431,25 @@ async def admit(state: BaseState, cls: type[BaseState], name: str) -> Events | N
         await clear_user_data(session_state)
         session_state._connection = connection
         return None
+    rule = declared_rule(cls, name)
+    own = cls.__module__.startswith("onboard_app.")
+    if session_state._connection is None and own and rule is not None and not rule.closed:
+        # No connection ever attached this state, yet a page calls its handler: the server
+        # lost the tab's state (Redis restarted empty, or expired it after an idle hour).
+        # The browser still holds the token: have the page hydrate again, as a reconnect
+        # does, instead of judging the tab a stranger (sent to /login). Removing a cookie
+        # makes Reflex's frontend send its storage in a fresh hydrate; none has this name.
+        return [rx.remove_cookie(REHYDRATE_COOKIE), rx.toast.info(REATTACHED_MESSAGE)]
     if session_state._connection != connection:
         # The state was reached from another connection than the one whose storage gave
         # it its token (a leaked or replayed client token): start from nothing.
         session_state.token = ""
         await clear_user_data(session_state)
         session_state._connection = connection
-    rule = declared_rule(cls, name)
     if rule is None or rule.closed:
         _refusals.note("undeclared" if rule is None else "closed", f"{cls.__name__}.{name}")
         return []
-    if not cls.__module__.startswith("onboard_app."):
+    if not own:
         return None
     try:
         with telemetry.span("onboard.session_check"):
@@ -493,3 +507,47 @@ class AccessGate(rx.Middleware):
             refusal, handler_name="AccessGate.refuse", root_state=state._get_root_state()
         )
         return StateUpdate()
+
+
+# --- errors no handler caught ---------------------------------------------------------------
+
+#: What an unreachable store raises: Redis (Reflex loading or saving a tab's state, its
+#: locks) and the database (a connection that cannot be opened).
+_OUTAGES: dict[type[Exception], str] = {
+    redis.exceptions.ConnectionError: "Redis",
+    redis.exceptions.TimeoutError: "Redis",
+    OperationalError: "database",
+}
+
+
+def outage_of(exception: BaseException) -> str | None:
+    """The store whose outage caused ``exception`` (through its causes), or ``None``."""
+    seen: BaseException | None = exception
+    for _ in range(10):
+        if seen is None:
+            return None
+        for kind, store in _OUTAGES.items():
+            if isinstance(seen, kind):
+                return store
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def answer_backend_error(exception: Exception) -> EventSpec:
+    """Reflex's backend exception handler: the app's own message when a store is down.
+
+    Reflex calls it for what no handler caught, including failures before any handler runs
+    (loading the tab's state from Redis during an outage). An outage is logged in one line
+    (no traceback, no message text that could quote a query's values) and the user is told
+    that nothing was lost; anything else keeps Reflex's answer (a logged traceback).
+
+    Args:
+        exception: What the event raised.
+
+    Returns:
+        The toast to show.
+    """
+    if (store := outage_of(exception)) is None:
+        return default_backend_exception_handler(exception)
+    log.warning("event failed: %s unreachable (%s)", store, type(exception).__name__)
+    return rx.toast.error(OUTAGE_MESSAGE)

@@ -1,4 +1,5 @@
-"""Faults: the database locked or gone at Finish, Redis gone at login, the OAuth provider down.
+"""Faults: the database locked or gone at Finish, Redis gone at login or losing a tab's state,
+the OAuth provider down, and what an event no handler caught answers during an outage.
 
 Each test checks the catalogue's promise for a fault: a clear message (no 500, no generic
 "contact the administrator"), nothing half-written, the user's inputs and token kept, and
@@ -8,17 +9,20 @@ that the same action works once the dependency is back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+import redis.exceptions
 import sqlalchemy as sa
 from reflex.istate.data import RouterData
+from reflex.state import State
+from reflex_base.event import EventSpec
 
 from onboard_app.services import db, oauth
 from onboard_app.services.accounts import LOGIN_FAILED
@@ -27,9 +31,24 @@ from onboard_app.settings import OAuthClientSettings, Settings, override_setting
 from onboard_app.state.auth import LoginState
 from onboard_app.state.oauth import OAuthState
 from onboard_app.state.onboarding import SAVE_FAILED, OnboardingState
-from onboard_app.state.session import SessionState
+from onboard_app.state.session import (
+    OUTAGE_MESSAGE,
+    REATTACHED_MESSAGE,
+    REHYDRATE_COOKIE,
+    SessionState,
+    admit,
+    answer_backend_error,
+)
 from tests.conftest import make_settings
-from tests.security.conftest import PASSWORD, new_tab, reach_review, sign_up, snapshot
+from tests.scale.infra import PrivateRedis
+from tests.security.conftest import (
+    PASSWORD,
+    fill_profile,
+    new_tab,
+    reach_review,
+    sign_up,
+    snapshot,
+)
 from tests.state.harness import Client, redirects, toasts
 
 
@@ -161,67 +180,18 @@ async def test_database_unreachable_never_signs_the_user_out(app_db: Settings) -
 # --- Redis (production throttle) ------------------------------------------------------------
 
 
-class RedisServer:
-    """A throwaway ``redis-server`` on a free port (never the machine's 6379)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.tmp = tmp
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock,
-            ):
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if subprocess.run(["which", "redis-server"], capture_output=True).returncode:
+def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if not PrivateRedis.installed():
         pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
+    server = PrivateRedis(tmp_path)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def production_with_redis(app_db: Settings, redis_server: RedisServer) -> Iterator[Settings]:
+def production_with_redis(app_db: Settings, redis_server: PrivateRedis) -> Iterator[Settings]:
     value = make_settings(
         environment="production",
         database_url=app_db.database_url,
@@ -238,7 +208,7 @@ async def log_in(tab: Client, email: str, password: str) -> list:
 
 
 async def test_redis_down_at_login_gives_a_clear_message_and_no_session(
-    production_with_redis: Settings, redis_server: RedisServer
+    production_with_redis: Settings, redis_server: PrivateRedis
 ) -> None:
     person = await sign_up()
     redis_server.stop()
@@ -251,7 +221,7 @@ async def test_redis_down_at_login_gives_a_clear_message_and_no_session(
 
 
 async def test_login_recovers_when_redis_returns_and_counters_are_shared_again(
-    production_with_redis: Settings, redis_server: RedisServer
+    production_with_redis: Settings, redis_server: PrivateRedis
 ) -> None:
     person = await sign_up()
     tab = new_tab()
@@ -272,6 +242,124 @@ async def test_login_recovers_when_redis_returns_and_counters_are_shared_again(
     locked = new_tab()
     await log_in(locked, person.email, PASSWORD)
     assert locked.state(LoginState).form_error.startswith("Too many failed attempts.")
+
+
+# --- a tab's state lost (Redis restarted empty, or expired it) ------------------------------
+
+
+def lost_state(tab: Client) -> Client:
+    """The same tab after the server lost its state: a fresh tree, never hydrated.
+
+    The browser keeps the token in localStorage; the fresh state holds none, and no
+    connection has hydrated it (a websocket that stayed open sends no hydrate).
+    """
+    fresh = Client(ip=tab.ip)
+    fresh.sid = tab.sid
+    fresh.navigate(tab.root.router.url.path)
+    fresh.state(SessionState)._connection = None
+    return fresh
+
+
+def rehydrates(events: list) -> bool:
+    """Whether the events ask the page to hydrate again (removing the unused cookie)."""
+    return any(
+        isinstance(e, EventSpec)
+        and e.handler.fn.__qualname__ == "_remove_cookie"
+        and any(str(value) == f'"{REHYDRATE_COOKIE}"' for _, value in e.args)
+        for e in events
+    )
+
+
+async def page_load(tab: Client, path: str, token: str | None) -> list:
+    """The page hydrates: the gate, the stored token (if any), then the page's on_load."""
+    tab.navigate(path)
+    assert await admit(tab.root, State, "hydrate") is None
+    if token is not None:  # what Reflex's hydrate does with the storage it was sent
+        tab.state(SessionState).token = token
+    return await tab.call(OnboardingState.open_step)
+
+
+async def test_a_tab_whose_state_was_lost_loads_its_page_again_instead_of_going_to_login(
+    app_db: Settings,
+) -> None:
+    person = await sign_up()
+    await person.tab.open("/onboarding/profile", OnboardingState.open_step)
+    before = snapshot(app_db)
+    tab = lost_state(person.tab)
+
+    for _ in range(2):  # until the page hydrates again, every event is answered so
+        events = await tab.call(OnboardingState.submit)
+        assert rehydrates(events) and redirects(events) == []
+        assert any(REATTACHED_MESSAGE in toast for toast in toasts(events))
+    assert snapshot(app_db) == before  # the events did nothing
+
+    # The hydrate sends the browser's token, then the page's on_load runs: the tab is the
+    # user's again, on the same step.
+    assert redirects(await page_load(tab, "/onboarding/profile", person.token)) == []
+    assert tab.state(SessionState).signed_in
+    assert tab.state(OnboardingState).current_step == "profile"
+    await fill_profile(tab)
+    assert get_user_by_email(person.email).onboarding_step == "interests"  # type: ignore[union-attr]
+
+
+async def test_a_lost_state_without_a_token_in_the_browser_goes_to_login(
+    app_db: Settings,
+) -> None:
+    person = await sign_up()
+    await person.tab.open("/onboarding/profile", OnboardingState.open_step)
+    tab = lost_state(person.tab)
+    # An undeclared handler stays refused, with nothing to say.
+    assert await tab.call(SessionState.setvar, "signed_in", True) == []
+    assert tab.state(SessionState).signed_in is False
+    tab = lost_state(person.tab)
+    assert rehydrates(await tab.call(OnboardingState.submit))
+    # The browser holds no token (another tab logged out): the hydrate brings none.
+    assert redirects(await page_load(tab, "/onboarding/profile", None)) == [
+        "/login?next=/onboarding/profile"
+    ]
+    assert tab.state(SessionState).signed_in is False
+
+
+# --- what an event no handler caught answers --------------------------------------------------
+
+
+def wrapped(cause: Exception) -> RuntimeError:
+    """``cause`` re-raised as another error (as a framework wrapping it would)."""
+    try:
+        try:
+            raise cause
+        except Exception as inner:
+            raise RuntimeError("event failed") from inner
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1. Refused."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        wrapped(redis.exceptions.ConnectionError("Connection closed by server.")),
+        sa.exc.OperationalError("SELECT secret FROM t WHERE a = %s", ("carol@x",), Exception()),
+    ],
+    ids=["redis-refused", "redis-timeout", "redis-wrapped", "database"],
+)
+def test_an_outage_no_handler_caught_gets_the_apps_message(
+    exception: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        answer = answer_backend_error(exception)
+    assert toasts([answer]) and OUTAGE_MESSAGE in toasts([answer])[0]
+    assert "Contact the website administrator" not in toasts([answer])[0]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "unreachable" in logged
+    assert "carol@x" not in logged and "secret" not in logged  # no query text or values
+
+
+def test_any_other_error_keeps_reflexs_answer() -> None:
+    answer = answer_backend_error(ValueError("a bug"))
+    assert OUTAGE_MESSAGE not in toasts([answer])[0]
+    assert "An error occurred." in toasts([answer])[0]
 
 
 # --- OAuth provider down --------------------------------------------------------------------
