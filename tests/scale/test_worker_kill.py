@@ -49,15 +49,24 @@ async def instance_pids(app: ScaleApp) -> dict[str, int]:
     raise AssertionError(f"could not reach every worker with {MAX_CONNECT_TRIES} probes")
 
 
-def answers_ping(app: ScaleApp) -> None:
-    """The app's port answers (a surviving worker serves while the dead one is replaced)."""
-    try:
-        with urllib.request.urlopen(f"{app.socket_url}/ping", timeout=10) as response:
-            assert response.status == 200
-    except OSError as problem:
-        raise AssertionError(
-            f"the app did not answer ({problem}):\n{app.running.log()[-3000:]}"
-        ) from problem
+def answers_ping(app: ScaleApp, tries: int = 3) -> None:
+    """The app's port answers (a surviving worker serves while the dead one is replaced).
+
+    A connection the kernel gave the dying worker's socket just before it closed is reset
+    (unless ``net.ipv4.tcp_migrate_req=1``): a client tries again, and so does this check.
+    A refused connection (no worker left) is never tried again.
+    """
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(f"{app.socket_url}/ping", timeout=10) as response:
+                assert response.status == 200
+                return
+        except OSError as problem:
+            reset = isinstance(getattr(problem, "reason", problem), ConnectionResetError)
+            if not reset or attempt == tries - 1:
+                raise AssertionError(
+                    f"the app did not answer ({problem}):\n{app.running.log()[-3000:]}"
+                ) from problem
 
 
 def test_sigkill_of_the_serving_worker_is_replaced_and_loses_no_saved_step(
