@@ -29,7 +29,9 @@ import onboard_app.state.devices
 import onboard_app.state.explore
 import onboard_app.state.oauth
 import onboard_app.state.onboarding
-import onboard_app.state.settings  # noqa: F401
+import onboard_app.state.passkeys
+import onboard_app.state.settings
+import onboard_app.state.two_factor  # noqa: F401
 from onboard_app.services.onboarding import MAX_NAME, ROLES, steps
 from onboard_app.services.users import get_user_by_email, load_answers
 from onboard_app.settings import Settings
@@ -191,6 +193,29 @@ def test_the_attack_surface_is_what_we_think() -> None:
         ("VerifyEmailState", "open_page"),
         ("VerifyEmailState", "send_again"),
         ("VerifyEmailState", "submit_code"),
+        ("PasskeyLoginState", "finish_sign_in"),
+        ("PasskeyLoginState", "start_sign_in"),
+        ("PasskeySettingsState", "begin_add"),
+        ("PasskeySettingsState", "close_dialog"),
+        ("PasskeySettingsState", "confirm_password"),
+        ("PasskeySettingsState", "finish_add"),
+        ("PasskeySettingsState", "load"),
+        ("PasskeySettingsState", "remove"),
+        ("PasskeySettingsState", "rename"),
+        ("PasskeySettingsState", "start_remove"),
+        ("PasskeySettingsState", "start_rename"),
+        ("TwoFactorSettingsState", "cancel"),
+        ("TwoFactorSettingsState", "check_password"),
+        ("TwoFactorSettingsState", "confirm"),
+        ("TwoFactorSettingsState", "disable"),
+        ("TwoFactorSettingsState", "finish"),
+        ("TwoFactorSettingsState", "load"),
+        ("TwoFactorSettingsState", "set_codes_saved"),
+        ("TwoFactorSettingsState", "start"),
+        ("TwoFactorSettingsState", "start_disable"),
+        ("TwoFactorSignInState", "cancel"),
+        ("TwoFactorSignInState", "submit_code"),
+        ("TwoFactorSignInState", "toggle_recovery_code"),
     }
 
 
