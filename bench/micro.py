@@ -7,12 +7,10 @@ Run from the project root::
 * Tokens: ``mint_session_token`` / ``verify_session_token`` against raw pyjwt
   ``encode`` / ``decode`` of the same payload with the same key (the floor).
 * The per-event session check, the cost every event pays: the access gate awaits
-  ``sessions.authenticate_off_loop`` (verify + the revocation check of the user row, the
-  read in a thread), timed awaited call by awaited call in one event loop, p50 and p95;
-  with its parts and the synchronous ``sessions.authenticate`` (logout), against raw pyjwt
-  decode; with the worker's session cache (on PostgreSQL listening to a real Redis, as in
-  production) and with it off (``ONBOARD_SESSION_CACHE_TTL=0``: every check reads the
-  row). Target: p95 at most 1 ms on PostgreSQL.
+  ``sessions.authenticate_off_loop`` (verify + the revocation check of the user and
+  device session rows, read in a thread), timed awaited call by awaited call in one event
+  loop, p50 and p95; with its parts and the synchronous ``sessions.authenticate``
+  (logout), against raw pyjwt decode. Target: p95 at most 1 ms on PostgreSQL.
 * Finish: ``users.complete_onboarding`` + ``sessions.remint`` for a user at review (the
   server time of the Finish handler's work) against a full re-login (``accounts.log_in``,
   i.e. the argon2 password verify, + ``start_session``).
@@ -33,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,6 @@ import jwt  # noqa: E402
 from onboard_app.services import (  # noqa: E402
     accounts,
     passwords,
-    session_cache,
     sessions,
     tokens,
     users,
@@ -212,21 +209,19 @@ class _Subject:
 
 @dataclass(frozen=True)
 class SessionCheck:
-    """The per-event session check on one database, with and without the session cache.
+    """The per-event session check on one database.
 
     Attributes:
         rows: Every row of the table, the floor first.
-        cached: ``authenticate_off_loop`` with the session cache, the token seen before.
-        uncached: The same with the cache off (every check reads the row).
+        check: ``authenticate_off_loop`` of a token seen before, as the gate awaits it.
     """
 
     rows: list[Stat]
-    cached: Stat
-    uncached: Stat
+    check: Stat
 
 
 def session_check_stats(settings: Settings, calls: int, floor: Stat) -> SessionCheck:
-    """The gate's ``sessions.authenticate_off_loop`` and its parts, with and without the cache.
+    """The gate's ``sessions.authenticate_off_loop`` and its parts.
 
     ``floor`` is the raw pyjwt decode measured once per run (re-measuring it per database
     only adds noise to the ratios).
@@ -237,17 +232,11 @@ def session_check_stats(settings: Settings, calls: int, floor: Stat) -> SessionC
     token = sessions.start_session(user, settings)
     result = sessions.authenticate(token, settings, url=url)
     assert isinstance(result, sessions.Authenticated) and not result.reminted
-    user_id = user.id
-    cache = session_cache.get_session_cache()
-    deadline = time.monotonic() + 10
-    while not cache.enabled and time.monotonic() < deadline:
-        time.sleep(0.01)  # the worker's Redis listener subscribing
-    if not cache.enabled:
-        raise RuntimeError("the session cache never enabled (Redis change feed not subscribed)")
+    user_id, session_id = user.id, result.claims.session_id
     # A re-mint (new jti, the same device session): a token this worker never saw.
     fresh = _fresh_tokens(lambda: sessions.remint(user, result.claims, settings), calls)
-    cached = measure_async(
-        "per-event check (authenticate_off_loop), cache on",
+    check = measure_async(
+        "per-event check (authenticate_off_loop)",
         lambda: sessions.authenticate_off_loop(token, settings, url=url),
         calls=calls,
     )
@@ -259,49 +248,25 @@ def session_check_stats(settings: Settings, calls: int, floor: Stat) -> SessionC
             calls=calls,
         ),
         measure(
-            "revocation read (load_session_user), cache on",
-            lambda: sessions.load_session_user(user_id, url),
+            "revocation read (load_session_user: user + session row)",
+            lambda: sessions.load_session_user(user_id, url, session_id),
             calls=calls,
         ),
-        cached,
+        check,
         measure_async(
-            "per-event check, a re-minted token never seen, cache on",
+            "per-event check, a re-minted token never seen",
             lambda: sessions.authenticate_off_loop(fresh(), settings, url=url),
             calls=calls,
             rounds=1,
             warmup=0,
         ),
         measure(
-            "authenticate (synchronous: logout), cache on",
+            "authenticate (synchronous: logout)",
             lambda: sessions.authenticate(token, settings, url=url),
             calls=calls,
         ),
     ]
-    no_cache = replace(settings, session_cache_ttl=0)
-    override_settings(no_cache)
-    try:
-        assert not session_cache.get_session_cache().enabled
-        uncached = measure_async(
-            "per-event check (authenticate_off_loop), cache off",
-            lambda: sessions.authenticate_off_loop(token, no_cache, url=url),
-            calls=calls,
-        )
-        rows += [
-            measure(
-                "revocation read, cache off (database)",
-                lambda: sessions.load_session_user(user_id, url),
-                calls=calls,
-            ),
-            uncached,
-            measure(
-                "authenticate (synchronous: logout), cache off",
-                lambda: sessions.authenticate(token, no_cache, url=url),
-                calls=calls,
-            ),
-        ]
-    finally:
-        override_settings(settings)
-    return SessionCheck(rows, cached, uncached)
+    return SessionCheck(rows, check)
 
 
 def _users_at_review(settings: Settings, count: int) -> list[tuple[int, tokens.SessionClaims, str]]:
@@ -431,18 +396,12 @@ def run(*, postgres: bool = True, quick: bool = False) -> dict[str, Any]:
         with ExitStack() as stack:
             url = stack.enter_context(database(kind))
             settings = bench_settings(url)
-            if kind == "postgresql":
-                # As in production with several workers: the session cache listens to Redis.
-                from tests.scale.infra import claimed_redis_db
-
-                settings = replace(settings, redis_url=stack.enter_context(claimed_redis_db()))
             override_settings(settings)
             try:
                 check = session_check_stats(settings, db_calls, floor=stats[2])
                 finish = finish_stats(settings, finish_calls, logins)
             finally:
                 override_settings(None)
-                session_cache.reset()
         results[kind] = {"session_check": check, "finish": finish}
         print()
         print(
@@ -456,15 +415,13 @@ def run(*, postgres: bool = True, quick: bool = False) -> dict[str, Any]:
         print(_table(f"== Finish vs re-login, {kind}; floor: Finish", finish, finish[0]))
         finish_ms = finish[0].p50 / 1000
         line = (
-            f"{kind}: per-event session check p50/p95 {check.cached.p50:.0f}/"
-            f"{check.cached.p95:.0f} µs with the session cache, {check.uncached.p50:.0f}/"
-            f"{check.uncached.p95:.0f} µs without"
+            f"{kind}: per-event session check p50/p95 {check.check.p50:.0f}/"
+            f"{check.check.p95:.0f} µs"
         )
         if kind == "postgresql":
-            worst = max(check.cached.p95, check.uncached.p95)
             line += (
                 f" (target p95 <= {SESSION_CHECK_TARGET_US:.0f} µs: "
-                f"{_verdict(worst <= SESSION_CHECK_TARGET_US)})"
+                f"{_verdict(check.check.p95 <= SESSION_CHECK_TARGET_US)})"
             )
         line += f"; Finish {finish_ms:.2f} ms"
         if kind == "postgresql":

@@ -9,7 +9,6 @@ from onboard_app.pages.login import login_page, signup_page
 from onboard_app.pages.onboarding import wizard_page
 from onboard_app.pages.settings import settings_page
 from onboard_app.security import security_headers
-from onboard_app.services import session_cache
 from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
 from onboard_app.services.onboarding import title_of, wizard_steps
@@ -46,8 +45,6 @@ app = rx.App(
 # Every event passes the access gate: its handler's declared rule, checked from the
 # verified session of the connection, before the handler body runs.
 app.add_middleware(AccessGate(), index=0)
-# Each worker subscribes to session changes at start-up (see services/session_cache.py).
-app.register_lifespan_task(session_cache.start)
 
 app.add_page(rx.fragment, route=routes.HOME, on_load=SessionState.guard, title="Onboard")
 app.add_page(

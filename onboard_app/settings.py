@@ -154,8 +154,6 @@ class Settings:
             entries are believed (Reflex's ``trusted_proxy_hops``); 0 ignores the header.
         password_hash_slots: Password hashes (signup, login) a worker computes at once;
             more wait their turn, so a burst of them leaves CPU for everyone else.
-        session_cache_ttl: Seconds a worker may answer the guard's revocation check from
-            memory (changes evict at once, on every worker); 0 reads the database each time.
         github: GitHub client settings, or ``None`` when no GitHub app is configured.
         oidc: OpenID Connect client settings, or ``None``.
         smtp: The SMTP server, or ``None``: development then writes mail to the
@@ -188,7 +186,6 @@ class Settings:
     signup_window: int = _knob(900)
     # More than a handful of proxies in one chain is a typo, not a deployment.
     trusted_proxy_hops: int = _knob(0, minimum=0, maximum=10)
-    session_cache_ttl: int = _knob(30, minimum=0, maximum=300)
     password_hash_slots: int = _knob(
         lambda: max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64
     )

@@ -21,7 +21,6 @@ os.environ["ONBOARD_MAIL_DIR"] = str(_SCRATCH / "mail")
 os.environ.pop("ONBOARD_REDIS_URL", None)
 os.environ.pop("ONBOARD_ENV", None)
 
-from onboard_app.services import session_cache  # noqa: E402
 from onboard_app.services.db import dispose_engine, upgrade_to_head  # noqa: E402
 from onboard_app.settings import Settings, SigningKey, override_settings  # noqa: E402
 
@@ -37,14 +36,6 @@ def make_settings(**changes: object) -> Settings:
     }
     base.update(changes)
     return Settings(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session_cache() -> Iterator[None]:
-    """Every test starts with an empty session cache (ids repeat across test databases)."""
-    session_cache.reset()
-    yield
-    session_cache.reset()
 
 
 @pytest.fixture

@@ -49,7 +49,6 @@ from onboard_app.services.recovery import (
     LinkRefused,
     Throttled,
 )
-from onboard_app.services.session_cache import announce_change
 from onboard_app.services.sessions import end_other_sessions
 from onboard_app.services.throttle import Slot, Throttle, ThrottleUnavailable
 from onboard_app.settings import Settings, get_settings
@@ -387,7 +386,6 @@ def _move(redeemed: email_links.Redeemed, url: str | None) -> User:
         raise EmailUnavailable from None
     if getattr(moved, "rowcount", 0) != 1:  # deleted between the link and now
         raise LinkRefused(Refusal.INVALID)
-    announce_change(redeemed.user_id)
     return _user(redeemed.user_id, url)
 
 

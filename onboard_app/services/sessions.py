@@ -3,9 +3,8 @@
 This is the one place that decides whether a request is authenticated. Its cost per call is
 one token verification (:func:`~onboard_app.services.tokens.verify_session_token`) plus the
 revocation check against the user row and the row of the device session the token names
-(its ``sid``), answered from the worker's memory until they change (one read by primary
-keys otherwise); when the token is stale (a claim differs from the row, or the sliding
-window is reached) it is re-minted from that row.
+(its ``sid``), in one read by primary keys; when the token is stale (a claim differs from
+the row, or the sliding window is reached) it is re-minted from that row.
 
 Each sign-in is a device session (``models.DeviceSession``): a token is valid only while
 its row exists and carries the user's current token version. Ending a session deletes its
@@ -22,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -42,7 +40,6 @@ from onboard_app.services.onboarding import (
     parse_step,
 )
 from onboard_app.services.roles import MEMBER, effective_role
-from onboard_app.services.session_cache import get_session_cache
 from onboard_app.services.tokens import (
     Rejection,
     SessionClaims,
@@ -157,14 +154,6 @@ class Authenticated:
         return self.claims.session_id
 
 
-@dataclass(frozen=True)
-class _Remembered:
-    """A cache entry: the user row, and the sessions of theirs checked on this worker."""
-
-    user: SessionUser
-    by_session: Mapping[str, SessionUser]
-
-
 _SESSION_COLUMNS = (
     col(User.id),
     col(User.email),
@@ -204,10 +193,7 @@ _SESSION_QUERY = (
 def load_session_user(
     user_id: int, url: str | None = None, session_id: str | None = None
 ) -> SessionUser | None:
-    """The columns a session needs: from this worker's memory, or one read by primary keys.
-
-    Remembered rows are evicted on every worker when the user or one of their sessions
-    changes (see :mod:`onboard_app.services.session_cache`).
+    """The columns a session needs, in one read by primary keys.
 
     Args:
         user_id: The user.
@@ -219,15 +205,6 @@ def load_session_user(
         if the user is deleted.
     """
     source = url or get_settings().database_url
-    cache = get_session_cache()
-    read_began = cache.begin_read()
-    known = cache.get(user_id, source)
-    if isinstance(known, _Remembered):
-        if session_id is None:
-            return known.user
-        remembered = known.by_session.get(session_id)
-        if remembered is not None:
-            return remembered
     with get_read_engine(source).connect() as connection:
         found_row = connection.execute(
             _SESSION_QUERY, {"user_id": user_id, "session_id": session_id}
@@ -247,24 +224,11 @@ def load_session_user(
         email_verified=bool(row[8]),
         role=effective_role(row[9], row[1], bool(row[8]), get_settings()),
     )
-    # The other sessions this worker knows of stay remembered (nothing changed them, or
-    # the entry would have been evicted), with the user as just read.
-    sessions = {
-        sid: replace(user, session=entry.session)
-        for sid, entry in (known.by_session.items() if isinstance(known, _Remembered) else ())
-    }
-    found = user
-    if row[10] is not None:
-        record = SessionRecord(row[10], row[11], row[12].timestamp(), row[13].timestamp())
-        found = sessions[record.id] = replace(user, session=record)
-    cache.put(user_id, source, _Remembered(user, sessions), read_began)
-    return found
-
-
-def _remembered(claims: SessionClaims, source: str) -> SessionUser | None:
-    """The user and the token's session from this worker's memory only, or ``None``."""
-    known = get_session_cache().get(claims.user_id, source)
-    return known.by_session.get(claims.session_id) if isinstance(known, _Remembered) else None
+    if row[10] is None:
+        return user
+    return replace(
+        user, session=SessionRecord(row[10], row[11], row[12].timestamp(), row[13].timestamp())
+    )
 
 
 def authenticate(
@@ -301,10 +265,10 @@ async def authenticate_off_loop(
     url: str | None = None,
     client: Client | None = None,
 ) -> Authenticated | TokenRejected:
-    """:func:`authenticate` for the event loop: a database read, if needed, runs in a thread.
+    """:func:`authenticate` for the event loop: the database read runs in a thread.
 
-    The token check is CPU work of microseconds and a remembered row a dictionary lookup,
-    so only a cache miss (or a due "last seen" write) pays for the thread hop.
+    The token is checked here first (CPU work of microseconds): a rejected token costs no
+    thread hop.
 
     Args:
         token: The value from client storage (any type).
@@ -319,10 +283,7 @@ async def authenticate_off_loop(
     claims = verify_session_token(token, settings)
     if isinstance(claims, TokenRejected):
         return claims
-    user = _remembered(claims, url or settings.database_url)
-    if user is None or behind_the_flow(user) or _seen_due(user.session, time.time()):
-        return await asyncio.to_thread(_check, token, claims, settings, None, url, client)
-    return _against(token, claims, user, settings, None)
+    return await asyncio.to_thread(_check, token, claims, settings, None, url, client)
 
 
 def _check(
@@ -424,8 +385,6 @@ def _note_activity(
     except SQLAlchemyError:
         log.warning("could not note activity of user %s", session.user.id, exc_info=True)
         return
-    # This worker reads the row anew at the next check (it would write again otherwise).
-    get_session_cache().invalidate(session.user.id)
 
 
 def behind_the_flow(user: SessionUser) -> bool:

@@ -47,7 +47,6 @@ from onboard_app.services.onboarding import (
     validate,
 )
 from onboard_app.services.roles import ROLES
-from onboard_app.services.session_cache import announce_change
 from onboard_app.services.user_agents import DeviceInfo
 
 log = logging.getLogger("onboard.users")
@@ -419,8 +418,6 @@ def touch_device_session(
 ) -> bool:
     """Note activity on a session, unless it was noted after ``seen_before`` (another worker).
 
-    Nothing is announced: no check depends on these columns but the next touch.
-
     Args:
         session_id: The session.
         seen_at: Now.
@@ -489,7 +486,6 @@ def end_device_sessions(
             .where(mine, col(DeviceSession.token_version) == current.scalar_subquery() - 1)
             .values(token_version=DeviceSession.token_version + 1)
         )
-    announce_change(user_id)
     return int(ended)
 
 
@@ -670,7 +666,6 @@ def save_step(
         session.add(answers)
         session.flush()
         session.refresh(user)
-    announce_change(user_id)
     return user
 
 
@@ -719,8 +714,6 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
         session.refresh(user)
         if transitioned:
             events.record(session, user, events.FINISHED, REVIEW)
-    if transitioned:
-        announce_change(user_id)
     return CompletionResult(user, transitioned=transitioned)
 
 
@@ -774,7 +767,6 @@ def set_role(email: str, role: str, url: str | None = None) -> User | None:
         user.role = role
         user.updated_at = utcnow()
         session.add(user)
-    announce_change(user.id)
     return user
 
 
@@ -803,12 +795,10 @@ def reopen_for_new_steps(user_id: int, url: str | None = None) -> bool:
         ]
         moved = False
         if not missing:
-            bumped = user.flow_version < flow_version()
-            if bumped:
+            if user.flow_version < flow_version():
                 user.flow_version = flow_version()  # nothing new to ask: up to date
                 session.add(user)
         else:
-            bumped = False
             result = session.execute(
                 sa.update(User)
                 .where(
@@ -820,8 +810,6 @@ def reopen_for_new_steps(user_id: int, url: str | None = None) -> bool:
                 .execution_options(synchronize_session=False)
             )
             moved = getattr(result, "rowcount", 0) == 1
-    if moved or bumped:
-        announce_change(user_id)
     return moved
 
 
@@ -841,4 +829,3 @@ def delete_user(user_id: int, url: str | None = None) -> None:
             sa.delete(OnboardingProgress).where(col(OnboardingProgress.user_id) == user_id)
         )
         session.execute(sa.delete(User).where(col(User.id) == user_id))
-    announce_change(user_id)

@@ -56,8 +56,7 @@ async def _logout_across_workers(scale_app: ScaleApp, tabs: Tabs) -> None:
     assert {first_pid, second_pid} == set(scale_app.workers())
     assert second.path == "/onboarding/profile"
     assert second.var(second.names.session, "signed_in") is True
-    # More checks on that worker: it now answers them from its session cache, so only
-    # the change announced over Redis can tell it about the logout below.
+    # More checks on that worker, so it has seen the token valid before the logout below.
     for _ in range(2):
         await second.navigate("/onboarding/profile")
         assert second.path == "/onboarding/profile"

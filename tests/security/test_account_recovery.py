@@ -23,7 +23,6 @@ from onboard_app.services.db import get_engine, session_scope
 from onboard_app.services.email_links import MAX_CODE_ATTEMPTS, REFUSAL_MESSAGES, Refusal
 from onboard_app.services.mail import MAIL_FAILED
 from onboard_app.services.recovery import TOO_MANY_CODES, TOO_MANY_MAILS, TOO_MANY_RESETS
-from onboard_app.services.session_cache import announce_change
 from onboard_app.services.users import get_user_by_email
 from onboard_app.settings import Settings, override_settings
 from onboard_app.state.account_recovery import ForgotPasswordState, ResetPasswordState
@@ -272,7 +271,6 @@ async def test_a_session_from_before_verification_confirms_and_keeps_its_answers
         db.execute(
             sa.text("UPDATE users SET email_verified_at = NULL WHERE id = :id"), {"id": person.id}
         )
-    announce_change(person.id)
     old_token = person.token
     tab = person.tab
     tab.navigate("/verify-email")
@@ -558,7 +556,6 @@ async def test_a_session_from_before_verification_is_sent_to_confirm_by_every_ha
         db.execute(
             sa.text("UPDATE users SET email_verified_at = NULL WHERE id = :id"), {"id": person.id}
         )
-    announce_change(person.id)
     before = snapshot(app_db)
     person.tab.navigate("/onboarding/profile")
     for handler in (OnboardingState.open_step, OnboardingState.submit, SessionState.guard):

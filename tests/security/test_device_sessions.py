@@ -88,7 +88,7 @@ async def test_a_signed_out_session_is_refused_at_its_next_event_everywhere(
     person = await completed_person()
     laptop = await second_browser(person)
     stolen = laptop.state(SessionState).token  # a copy, as a thief would keep it
-    # Remembered by this worker's session cache and accepted by another process.
+    # Accepted here and by another process before it is signed out.
     laptop.navigate("/explore")
     assert await laptop.call(ExploreState.load) == []
     assert authenticate_in_another_process(stolen, app_db) == f"user {person.id}"

@@ -20,7 +20,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 from onboard_app.models import DeviceSession, User
-from onboard_app.services import db, session_cache, sessions
+from onboard_app.services import db, sessions
 from onboard_app.services.db import get_engine, session_scope
 from onboard_app.services.sessions import (
     LAST_SEEN_INTERVAL,
@@ -49,7 +49,7 @@ from onboard_app.services.users import (
     prune_device_sessions,
     revoke_sessions,
 )
-from onboard_app.settings import Settings, override_settings
+from onboard_app.settings import Settings
 from tests.unit.test_email_links import all_at_once, migrate
 from tests.unit.test_email_links import any_db as any_db  # a fixture, on SQLite and PostgreSQL
 
@@ -116,17 +116,6 @@ def statements(settings: Settings, parameters: list[object] | None = None) -> It
         sa.event.remove(engine, "before_cursor_execute", note)
 
 
-@pytest.fixture
-def no_cache(app_db: Settings) -> Iterator[Settings]:
-    """The app's settings with the session cache off: every check reads the database."""
-    value = replace(app_db, session_cache_ttl=0)
-    override_settings(value)
-    session_cache.reset()
-    yield value
-    override_settings(app_db)
-    session_cache.reset()
-
-
 # --- a sign-in is a row -----------------------------------------------------------------------
 
 
@@ -170,14 +159,14 @@ def test_each_sign_in_is_its_own_session(app_db: Settings) -> None:
     assert [r["browser"] for r in rows(app_db)] == ["Chrome", "Safari"]
 
 
-def test_the_check_is_one_read_by_primary_keys(no_cache: Settings) -> None:
-    token = start_session(new_user(), no_cache, client=CHROME_LINUX)
+def test_the_check_is_one_read_by_primary_keys(app_db: Settings) -> None:
+    token = start_session(new_user(), app_db, client=CHROME_LINUX)
     values: list[object] = []
-    with statements(no_cache, values) as seen:
+    with statements(app_db, values) as seen:
         for _ in range(3):
-            assert isinstance(authenticate(token, no_cache), Authenticated)
+            assert isinstance(authenticate(token, app_db), Authenticated)
     assert len(seen) == 3 and all(s.lstrip().upper().startswith("SELECT") for s in seen)
-    with get_engine(no_cache.database_url).connect() as connection:
+    with get_engine(app_db.database_url).connect() as connection:
         plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + seen[0], values[0]).all()
     details = [str(step[-1]) for step in plan]
     # users, onboarding_answers and device_sessions: each a search by its primary key.
@@ -185,15 +174,6 @@ def test_the_check_is_one_read_by_primary_keys(no_cache: Settings) -> None:
     # (SQLite searches a text primary key through its own index, sqlite_autoindex_...)
     by_key = ("PRIMARY KEY", "sqlite_autoindex_device_sessions_1 (id=?)")
     assert all(d.startswith("SEARCH") and any(k in d for k in by_key) for d in details), details
-
-
-def test_with_the_cache_on_a_repeated_check_reads_nothing(app_db: Settings) -> None:
-    token = start_session(new_user(), app_db)
-    assert isinstance(authenticate(token, app_db), Authenticated)
-    with statements(app_db) as seen:
-        for _ in range(5):
-            assert isinstance(authenticate(token, app_db), Authenticated)
-    assert seen == []
 
 
 def test_a_session_of_another_user_is_no_session(app_db: Settings) -> None:
@@ -323,7 +303,6 @@ def test_a_session_past_its_end_is_refused(app_db: Settings) -> None:
     # between workers, a row edited by hand).
     with get_engine(app_db.database_url).begin() as connection:
         connection.execute(sa.text("UPDATE device_sessions SET expires_at = '2000-01-01'"))
-    session_cache.reset()
     assert authenticate(token, app_db, now=now + 1) == TokenRejected(Rejection.EXPIRED)
 
 

@@ -122,7 +122,7 @@ def test_every_kind_of_secret_is_redacted(what: str, line: str, secret: str) -> 
         "saving step profile for user 3 failed",
         "process exited with code: 1, state: ok",
         "No registered handler found for event: reflex___state____state.bogus_handler",
-        "onboard_app.services.session_cache: feed lost",
+        "onboard_app.services.mail: SMTP server unreachable",
         "audit event=signin user=12 method=password client=203.0.113.7",
         f"jti {uuid.uuid4().hex} revoked",
         "sqlite:///tmp/onboard.db opened",

@@ -363,7 +363,7 @@ async def test_authenticate_off_loop_takes_a_v1_user_to_the_new_step(
     user = completed()
     assert user.id is not None
     token = start_session(user, app_db)
-    assert isinstance(await authenticate_off_loop(token, app_db), Authenticated)  # now cached
+    assert isinstance(await authenticate_off_loop(token, app_db), Authenticated)
     monkeypatch.setattr(onboarding, "STEPS", (*onboarding.STEPS, WORKPLACE))
     result = await authenticate_off_loop(token, app_db)
     assert isinstance(result, Authenticated)

@@ -303,26 +303,6 @@ def test_password_hash_slots_default_to_half_the_cores() -> None:
             load_settings(prod_env(**{var: bad}))
 
 
-def test_session_cache_ttl_is_zero_to_five_minutes() -> None:
-    var = "ONBOARD_SESSION_CACHE_TTL"
-    assert load_settings(prod_env()).session_cache_ttl == 30
-    assert load_settings(prod_env(**{var: "0"})).session_cache_ttl == 0
-    assert load_settings(prod_env(**{var: "300"})).session_cache_ttl == 300
-    with pytest.raises(SettingsError, match="at most 300"):
-        load_settings(prod_env(**{var: "301"}))
-    with pytest.raises(SettingsError, match="at least 0"):
-        load_settings(prod_env(**{var: "-1"}))
-    with pytest.raises(SettingsError, match="whole number"):
-        load_settings(prod_env(**{var: "30s"}))
-
-
-@pytest.mark.parametrize("name", ["TOKEN_TTL", "SESSION_MAX_AGE"])
-def test_lifetimes_have_a_one_minute_floor(name: str) -> None:
-    with pytest.raises(SettingsError, match="at least 60"):
-        load_settings(prod_env(**{f"ONBOARD_{name}": "59"}))
-    assert load_settings(prod_env(**{f"ONBOARD_{name}": "60"}))
-
-
 def test_other_values() -> None:
     settings = load_settings(
         prod_env(
@@ -554,3 +534,23 @@ def test_mail_from_accepts_an_address_or_a_named_address(value: str) -> None:
 def test_mail_from_refuses_junk_and_header_injection(value: str) -> None:
     with pytest.raises(SettingsError, match="ONBOARD_MAIL_FROM"):
         load_settings(prod_env(ONBOARD_MAIL_FROM=value))
+
+
+def test_a_whole_number_setting_is_checked_against_its_bounds() -> None:
+    var = "ONBOARD_TRUSTED_PROXY_HOPS"
+    assert load_settings(prod_env()).trusted_proxy_hops == 0
+    assert load_settings(prod_env(**{var: "0"})).trusted_proxy_hops == 0
+    assert load_settings(prod_env(**{var: "10"})).trusted_proxy_hops == 10
+    with pytest.raises(SettingsError, match="ONBOARD_TRUSTED_PROXY_HOPS must be at most 10"):
+        load_settings(prod_env(**{var: "11"}))
+    with pytest.raises(SettingsError, match="at least 0"):
+        load_settings(prod_env(**{var: "-1"}))
+    with pytest.raises(SettingsError, match="whole number"):
+        load_settings(prod_env(**{var: "2 hops"}))
+
+
+@pytest.mark.parametrize("name", ["TOKEN_TTL", "SESSION_MAX_AGE"])
+def test_lifetimes_have_a_one_minute_floor(name: str) -> None:
+    with pytest.raises(SettingsError, match="at least 60"):
+        load_settings(prod_env(**{f"ONBOARD_{name}": "59"}))
+    assert load_settings(prod_env(**{f"ONBOARD_{name}": "60"}))
