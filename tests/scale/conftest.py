@@ -285,7 +285,8 @@ class BrowserThread:
         context = self._browser.new_context(
             base_url=base_url, viewport={"width": 1280, "height": 900}
         )
-        context.set_default_timeout(20_000)
+        # Generous for a loaded 2-core machine (a sign-up hashes a password and sends a mail).
+        context.set_default_timeout(30_000)
         return context.new_page()
 
     def close(self) -> None:
