@@ -8,6 +8,8 @@ said twice on a page.
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import FloatRect, Page, ViewportSize, expect
 
 from onboard_app.services.onboarding import steps
@@ -27,13 +29,21 @@ def finish_onboarding(page: Page, name: str = "Ada Lovelace") -> None:
     expect(page.locator("#results")).to_be_visible()
 
 
-def box(page: Page, selector: str) -> FloatRect:
-    """The box of the first match, once it is shown (a page that is still drawing waits)."""
+def box(page: Page, selector: str, timeout: float = 15.0) -> FloatRect:
+    """The box of the first match, once it is shown.
+
+    A page still drawing (its state arriving after the URL changed) may replace the element
+    between two looks, so this asks again until a box comes back or ``timeout`` passes.
+    """
     element = page.locator(selector).first
-    element.wait_for(state="visible")
-    found = element.bounding_box()
-    assert found is not None, f"{selector} is not shown"
-    return found
+    deadline = time.monotonic() + timeout
+    while True:
+        element.wait_for(state="visible", timeout=timeout * 1000)
+        found = element.bounding_box()
+        if found is not None:
+            return found
+        assert time.monotonic() < deadline, f"{selector} is not shown"
+        page.wait_for_timeout(100)
 
 
 def test_on_a_phone_the_first_result_is_above_the_fold_and_filters_fold(page: Page) -> None:
