@@ -15,7 +15,14 @@ from typing import Any
 import reflex as rx
 from reflex_base.vars.base import Var
 
-from onboard_app.components.auth_forms import described_by, invalid, labelled, strength_meter
+from onboard_app.components.auth_forms import (
+    described_by,
+    invalid,
+    labelled,
+    password_confirm,
+    strength_meter,
+    submit_button,
+)
 from onboard_app.components.fields import form_error
 from onboard_app.pages.login import PASSWORD_RULE
 from onboard_app.services.account_settings import CONFIRM_WORD
@@ -63,17 +70,6 @@ def _input(
     )
 
 
-def _current_password(field_id: str, error: Var | str) -> rx.Component:
-    return labelled(
-        "Current password",
-        _input(
-            field_id, "current_password", error, type="password", auto_complete="current-password"
-        ),
-        field_id=field_id,
-        error=error,
-    )
-
-
 def _actions(*buttons: rx.Component) -> rx.Component:
     return rx.flex(
         *buttons,
@@ -85,15 +81,7 @@ def _actions(*buttons: rx.Component) -> rx.Component:
 
 
 def _submit(label: rx.Var | str, busy: Var, button_id: str, **props: Any) -> rx.Component:
-    return rx.button(
-        rx.cond(busy, rx.spinner(size="2"), rx.fragment()),
-        label,
-        type="submit",
-        size="3",
-        disabled=busy,
-        id=button_id,
-        **props,
-    )
+    return submit_button(label, busy, button_id=button_id, width="auto", **props)
 
 
 def _username(email: Var) -> rx.Component:
@@ -145,7 +133,7 @@ def _email_request() -> rx.Component:
                 hint="We will email a link to the new address. Your address changes when "
                 "you open it.",
             ),
-            _current_password("email-password", state.field_errors.get("current_password", "")),
+            password_confirm("email-password", state.field_errors.get("current_password", "")),
             _actions(_submit("Change email", state.busy, "change-email")),
             spacing="4",
             width="100%",
@@ -313,7 +301,7 @@ def password_section() -> rx.Component:
                 rx.vstack(
                     form_error(state.form_error),
                     _username(AccountState.email),
-                    _current_password(
+                    password_confirm(
                         "current-password", state.field_errors.get("current_password", "")
                     ),
                     _new_password(),
@@ -364,7 +352,7 @@ def delete_section() -> rx.Component:
                 ),
                 rx.cond(
                     AccountState.has_password,
-                    _current_password(
+                    password_confirm(
                         "delete-password", state.field_errors.get("current_password", "")
                     ),
                     rx.text(

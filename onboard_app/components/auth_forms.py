@@ -14,6 +14,7 @@ import reflex as rx
 from reflex_base.vars.base import Var
 
 from onboard_app.components.fields import form_error
+from onboard_app.services.account_settings import CURRENT_PASSWORD
 from onboard_app.state.auth import AuthFormState
 
 
@@ -62,18 +63,57 @@ def invalid(error: Var | str) -> Var | str:
     return rx.cond(error, "true", "false")
 
 
-def submit_button(
-    label: str, busy: Var, *, button_id: str = "submit", busy_label: str | None = None
+def password_confirm(
+    field_id: str,
+    error: Var | str,
+    *,
+    label: str = "Current password",
+    name: str = CURRENT_PASSWORD,
+    **input_props: Any,
 ) -> rx.Component:
-    """The form's submit button: disabled, with a spinner (and ``busy_label``) while it runs."""
+    """The password that confirms it is you (``#<field_id>``), with its label and error.
+
+    ``input_props`` go to the input: ``required``, and how it takes the focus when it appears.
+    """
+    return labelled(
+        label,
+        rx.input(
+            name=name,
+            id=field_id,
+            type="password",
+            auto_complete="current-password",
+            max_length=256,
+            size="3",
+            width="100%",
+            aria_invalid=invalid(error),
+            aria_describedby=described_by(field_id),
+            **input_props,
+        ),
+        field_id=field_id,
+        error=error,
+    )
+
+
+def submit_button(
+    label: Var | str,
+    busy: Var,
+    *,
+    button_id: str = "submit",
+    busy_label: str | None = None,
+    **props: Any,
+) -> rx.Component:
+    """The form's submit button: disabled, with a spinner (and ``busy_label``) while it runs.
+
+    Full width and size 3 unless ``props`` say otherwise (``width="auto"``, ``size``,
+    ``color_scheme``).
+    """
     return rx.button(
         rx.cond(busy, rx.spinner(size="2"), rx.fragment()),
         rx.cond(busy, busy_label, label) if busy_label else label,
         type="submit",
-        size="3",
-        width="100%",
         disabled=busy,
         id=button_id,
+        **{"size": "3", "width": "100%", **props},
     )
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from onboard_app.components.auth_forms import described_by, invalid, labelled
+from onboard_app.components.auth_forms import (
+    described_by,
+    invalid,
+    labelled,
+    password_confirm,
+    submit_button,
+)
 from onboard_app.components.fields import form_error
 from onboard_app.components.oauth_buttons import or_divider
 from onboard_app.services.passkeys import MAX_NAME
@@ -185,32 +191,21 @@ def _confirm_it_is_you() -> rx.Component:
     with_password = rx.form(
         rx.vstack(
             rx.heading("Confirm it's you", size="3", as_="h3", id="passkey-confirm-title"),
-            labelled(
-                "Your password",
-                rx.input(
-                    name="password",
-                    id=PASSWORD_FIELD,
-                    type="password",
-                    auto_complete="current-password",
-                    max_length=256,
-                    size="3",
-                    width="100%",
-                    auto_focus=True,
-                    aria_invalid=invalid(state.password_error),
-                    aria_describedby=described_by(PASSWORD_FIELD),
-                ),
-                field_id=PASSWORD_FIELD,
-                error=state.password_error,
+            password_confirm(
+                PASSWORD_FIELD,
+                state.password_error,
+                label="Your password",
+                name="password",
+                auto_focus=True,
             ),
             rx.hstack(
                 cancel,
-                rx.button(
-                    rx.cond(state.busy, rx.spinner(size="2"), rx.fragment()),
+                submit_button(
                     "Continue",
-                    type="submit",
+                    state.busy,
+                    button_id="confirm-passkey-password",
                     size="2",
-                    disabled=state.busy,
-                    id="confirm-passkey-password",
+                    width="auto",
                 ),
                 justify="end",
                 width="100%",

@@ -11,7 +11,13 @@ import reflex as rx
 from reflex.components.radix.themes.components.checkbox import Checkbox
 from reflex_base.vars.base import Var
 
-from onboard_app.components.auth_forms import described_by, invalid, labelled, submit_button
+from onboard_app.components.auth_forms import (
+    described_by,
+    invalid,
+    labelled,
+    password_confirm,
+    submit_button,
+)
 from onboard_app.components.fields import form_error
 from onboard_app.components.layout import auth_card, focus_on_mount
 from onboard_app.services.account_settings import CURRENT_PASSWORD
@@ -63,24 +69,7 @@ def _code_field(
 
 def _password_input(error: Var | str) -> rx.Component:
     """The current password (``#two-factor-password``), focused when the step appears."""
-    return labelled(
-        "Current password",
-        rx.input(
-            name=CURRENT_PASSWORD,
-            id=PASSWORD_ID,
-            type="password",
-            auto_complete="current-password",
-            max_length=256,
-            size="3",
-            width="100%",
-            required=True,
-            aria_invalid=invalid(error),
-            aria_describedby=described_by(PASSWORD_ID),
-            on_mount=focus_on_mount(PASSWORD_ID),
-        ),
-        field_id=PASSWORD_ID,
-        error=error,
-    )
+    return password_confirm(PASSWORD_ID, error, required=True, on_mount=focus_on_mount(PASSWORD_ID))
 
 
 def _secondary(label: str, on_click: rx.EventHandler, button_id: str) -> rx.Component:
@@ -207,14 +196,7 @@ def _summary() -> rx.Component:
 
 def _buttons(label: str, busy: Var, button_id: str) -> rx.Component:
     return rx.hstack(
-        rx.button(
-            rx.cond(busy, rx.spinner(size="2"), rx.fragment()),
-            label,
-            type="submit",
-            size="3",
-            disabled=busy,
-            id=button_id,
-        ),
+        submit_button(label, busy, button_id=button_id, width="auto"),
         _secondary("Cancel", TwoFactorSettingsState.cancel, "two-factor-cancel"),
         spacing="3",
         wrap="wrap",
