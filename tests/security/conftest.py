@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,21 @@ def unique_ip() -> str:
 def unique_email(prefix: str = "sec") -> str:
     """A fresh address."""
     return f"{prefix}-{secrets.token_hex(4)}@example.com"
+
+
+#: Ways to spoil a mailed link's token, by name: each must be refused and change nothing.
+TOKEN_EDITS: dict[str, Callable[[str], str]] = {
+    "one-char": lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
+    "truncated": lambda t: t[:-4],
+    "extended": lambda t: t + "x",
+    "upper": lambda t: t.upper(),
+    "non-ascii": lambda t: t[:10] + "é" + t[11:],
+    "huge": lambda t: "x" * 5000,
+    "twice": lambda t: t + "&token=" + t,
+    "empty": lambda t: "",
+}
+#: Runs a test once per :data:`TOKEN_EDITS` entry, as its ``edit`` argument.
+tampered_token = pytest.mark.parametrize("edit", list(TOKEN_EDITS.values()), ids=list(TOKEN_EDITS))
 
 
 def new_tab() -> Client:

@@ -40,6 +40,7 @@ from tests.security.conftest import (
     rows_of,
     sign_up,
     snapshot,
+    tampered_token,
     unique_email,
     unique_ip,
 )
@@ -139,20 +140,7 @@ async def test_an_expired_verification_link_confirms_nothing(app_db: Settings) -
     assert not verified(email)
 
 
-@pytest.mark.parametrize(
-    "edit",
-    [
-        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
-        lambda t: t[:-4],
-        lambda t: t + "x",
-        lambda t: t.upper(),
-        lambda t: t[:10] + "é" + t[11:],
-        lambda t: "x" * 5000,
-        lambda t: t + "&token=" + t,
-        lambda t: "",
-    ],
-    ids=["one-char", "truncated", "extended", "upper", "non-ascii", "huge", "twice", "empty"],
-)
+@tampered_token
 async def test_a_tampered_verification_link_confirms_nothing(app_db: Settings, edit) -> None:
     _, email = await pending_sign_up()
     token = last_mail(email, "verify_email").token

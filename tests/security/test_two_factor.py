@@ -30,20 +30,15 @@ from tests.security.conftest import completed_person, new_tab, snapshot
 from tests.state.harness import Client, redirects
 from tests.state.two_factor import (
     Clock,
+    clock_fixture,  # noqa: F401 (the clock fixture)
     enrol,
     enrolled_person,
-    frozen_clock,
     password_step,
     signed_in,
     waits_for_code,
 )
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return frozen_clock(monkeypatch)
 
 
 def last_step(user_id: int) -> int | None:

@@ -26,20 +26,15 @@ from tests.state.mail import last_mail
 from tests.state.two_factor import (
     PASSWORD,
     Clock,
+    clock_fixture,  # noqa: F401 (the clock fixture)
     enrol,
     enrolled_person,
-    frozen_clock,
     password_step,
     signed_in,
     waits_for_code,
 )
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return frozen_clock(monkeypatch)
 
 
 async def test_enrolment_asks_the_password_then_a_code_and_shows_the_codes_once(

@@ -49,6 +49,15 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return frozen
 
 
+@pytest.fixture(name="clock")
+def clock_fixture(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The ``clock`` fixture of the two-factor tests: :func:`frozen_clock`.
+
+    A test module imports it (``clock_fixture``) and asks for ``clock``.
+    """
+    return frozen_clock(monkeypatch)
+
+
 async def enrol(tab: Client, clock: Clock) -> tuple[str, list[str]]:
     """Turn two-factor on in the settings of a completed user's tab.
 
