@@ -30,8 +30,17 @@ the seed's condition, shown for what a person sees).
 
 Onboard's other navigations are timed the same way in each Onboard run: a wizard Next
 (profile -> interests), explore -> settings and settings -> explore (each: click to the
-new page's heading visible with its content drawn). Exit status: 0 when Finish p50 is at
-most 0.6x the seed's, 1 when it is not, 2 when the benchmark could not run.
+new page's heading visible with its content drawn).
+
+Before and after in one run: the app of an earlier commit (``--before``, default
+:data:`BEFORE_REF`, the tree before explore drew its heading first) is extracted with
+``git archive`` into ``.tools/bench-before/<commit>``, built into
+``.tools/test-web/bench-before`` and started next to this checkout's app; the seed, this
+app and that one take turns run by run, and a table gives each navigation before and
+after (``--before ''`` leaves it out). ``--max-load N`` waits before each round until
+the 1-minute load average is below N (other work on the same cores slows every app, the
+browser-heavy ones most). Exit status: 0 when Finish p50 is at most 0.6x the seed's, 1
+when it is not, 2 when the benchmark could not run.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -49,6 +59,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -73,6 +84,10 @@ SEED_COPY = ROOT / ".tools" / "nextauth-seed"
 SEED_SKIP = frozenset(("node_modules", ".next", ".data", ".venv", "__pycache__", ".env.local"))
 TARGET_RATIO = 0.6
 AIM_RATIO = 0.5
+#: The commit the before/after comparison runs: the tree before explore drew its heading
+#: first (README Benchmarks). Its app runs next to this one in the same run.
+BEFORE_REF = "3ac4ef5"
+BEFORE_TREES = ROOT / ".tools" / "bench-before"
 TIMEOUT_MS = 30_000
 #: How long the page must be quiet before a timed click (a person reads for longer).
 QUIET_S = 0.3
@@ -562,17 +577,54 @@ def onboard_run(browser: Browser, base: str) -> OnboardRun:
 
 
 @contextlib.contextmanager
-def running_onboard() -> Iterator[str]:
+def running_onboard(root: Path = ROOT, web_name: str = "bench-finish") -> Iterator[str]:
     """Onboard's production build on a free port (the browser tests' ``start_app``).
 
     It sends its mail to this process's SMTP fake, where ``e2e.sign_up`` reads the code.
+
+    Args:
+        root: The checkout whose app runs (this one, or :func:`before_tree`).
+        web_name: Its frontend build folder under ``.tools/test-web``.
     """
     with tempfile.TemporaryDirectory(prefix="onboard-finish-") as tmp:
-        app = e2e.start_app(Path(tmp), web_name="bench-finish")
+        app = e2e.start_app(
+            Path(tmp),
+            web_name=web_name,
+            root=root,
+            BUN_INSTALL_CACHE_DIR=str(ROOT / ".tools" / "bun-cache"),
+        )
         try:
             yield app.url
         finally:
             e2e.stop_app(app)
+
+
+def before_tree(ref: str) -> Path:
+    """The project's files at commit ``ref``, extracted once under ``.tools/bench-before``.
+
+    Args:
+        ref: A commit (hash, tag or branch) of this repository.
+
+    Returns:
+        The folder holding that commit's tree.
+    """
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = BEFORE_TREES / sha[:12]
+    if not (tree / "rxconfig.py").is_file():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", sha], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+            files.extractall(tree, filter="data")
+    return tree
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -584,17 +636,51 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def measure(runs: int, warmup: int, *, seed_source: Path, fresh_seed: bool) -> dict[str, Any]:
-    """Start both apps, run them alternately, return every window (JSON-ready)."""
+def wait_for_quiet(max_load: float, *, patience_s: float = 900) -> None:
+    """Wait (at most ``patience_s``) until the 1-minute load average is below ``max_load``."""
+    deadline = time.monotonic() + patience_s
+    while max_load and os.getloadavg()[0] > max_load and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def measure(
+    runs: int,
+    warmup: int,
+    *,
+    seed_source: Path,
+    fresh_seed: bool,
+    before: str = "",
+    max_load: float = 0,
+) -> dict[str, Any]:
+    """Start the apps, run them in turn, return every window (JSON-ready).
+
+    Args:
+        runs: Counted runs per app.
+        warmup: Untimed runs per app first.
+        seed_source: The shared seed.
+        fresh_seed: Reinstall and rebuild the seed.
+        before: A commit whose app runs too, for a before/after table ("": none).
+        max_load: Before each round, wait for a 1-minute load average below this (0: never).
+
+    Returns:
+        The runs of each app, the load averages, the failures.
+    """
     print(f"== Finish side by side ({machine()})", flush=True)
     prepare_seed(seed_source, SEED_COPY, fresh=fresh_seed)
     seed_measure = load_seed_measure(SEED_COPY)
     seed: list[Window] = []
     onboard: list[OnboardRun] = []
+    earlier: list[OnboardRun] = []
     load: list[float] = [os.getloadavg()[0]]
     with contextlib.ExitStack() as stack:
         print("  Onboard: starting the production build ...", flush=True)
         onboard_url = stack.enter_context(running_onboard())
+        before_url = ""
+        if before:
+            print(f"  before ({before}): starting its production build ...", flush=True)
+            before_url = stack.enter_context(
+                running_onboard(before_tree(before), web_name="bench-before")
+            )
         seed_url = stack.enter_context(running_seed(SEED_COPY))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(
@@ -608,14 +694,17 @@ def measure(runs: int, warmup: int, *, seed_source: Path, fresh_seed: bool) -> d
         failures: list[str] = []
         for index in range(warmup + runs):
             counted = index >= warmup
-            pair: list[tuple[str, Callable[[], Any]]] = [
+            wait_for_quiet(max_load)
+            turns: list[tuple[str, Callable[[], Any]]] = [
                 ("seed", lambda i=index: seed_run(seed_measure, browser, seed_url, f"b {tag} {i}")),
                 ("Onboard", lambda: onboard_run(browser, onboard_url)),
             ]
-            if index % 2:
-                pair.reverse()  # which app goes first alternates too
+            if before_url:
+                turns.append(("before", lambda: onboard_run(browser, before_url)))
+            shift = index % len(turns)  # which app goes first rotates too
+            turns = turns[shift:] + turns[:shift]
             done: dict[str, Any] = {}
-            for name, run in pair:
+            for name, run in turns:
                 try:
                     done[name] = run()
                 except Exception as problem:  # one slow run on a busy machine: note, go on
@@ -624,13 +713,15 @@ def measure(runs: int, warmup: int, *, seed_source: Path, fresh_seed: bool) -> d
             if len(failures) > max(2, runs // 4):
                 raise RuntimeError(f"{len(failures)} runs failed; last: {failures[-1]}")
             load.append(os.getloadavg()[0])
-            if counted and len(done) == 2:
+            if counted and len(done) == len(turns):
                 seed.append(done["seed"])
                 onboard.append(done["Onboard"])
+                if before_url:
+                    earlier.append(done["before"])
             label = f"run {index - warmup + 1:2d}" if counted else f"warm-up {index + 1}"
             walls = "  ".join(
                 f"{name} {_finish_wall(done[name]):6.1f} ms"
-                for name in ("seed", "Onboard")
+                for name in ("seed", "Onboard", "before")
                 if name in done
             )
             print(f"  {label}: {walls}  (load {load[-1]:.2f})", flush=True)
@@ -641,6 +732,8 @@ def measure(runs: int, warmup: int, *, seed_source: Path, fresh_seed: bool) -> d
         "failed_runs": failures,
         "seed": [asdict(w) for w in seed],
         "onboard": [asdict(r) for r in onboard],
+        "before_ref": before,
+        "before": [asdict(r) for r in earlier],
     }
 
 
@@ -730,26 +823,33 @@ def report(results: dict[str, Any], baseline: dict[str, Any] | None = None) -> b
             _values([run["next_step"] for run in onboard], "extra_ms"),
         )
     )
+    if results.get("before"):
+        same_run = {"seed": results["seed"], "onboard": results["before"]}
+        _before_after(f"Before ({results['before_ref']}, same run) / after", same_run, results)
     if baseline:
-        print(f"\n== Before ({baseline['machine']}) / after, wall ms")
-        print(f"  {'':<44} {'p50 before':>10} {'after':>7} {'p95 before':>10} {'after':>7}")
-        rows = [("seed Finish", _values(baseline["seed"], "wall_ms"), _values(seed, "wall_ms"))]
-        rows += [(label, _walls(baseline, key), _walls(results, key)) for key, label in NAVIGATIONS]
-        for label, before, after in rows:
-            b, a = summary(before), summary(after)
-            if b["n"] and a["n"]:
-                print(
-                    f"  {label:<44} {b['p50']:10.1f} {a['p50']:7.1f} {b['p95']:10.1f} "
-                    f"{a['p95']:7.1f}"
-                )
-        then = (
-            summary(_walls(baseline, "finish"))["p50"]
-            / summary(_values(baseline["seed"], "wall_ms"))["p50"]
-        )
-        print(f"  {'ratio Onboard / seed, Finish p50':<44} {then:10.2f} {ratio:7.2f}")
+        _before_after(f"Before ({baseline['machine']}) / after", baseline, results)
     if results.get("failed_runs"):
         print(f"  runs that failed and were left out: {len(results['failed_runs'])}")
     return ratio <= TARGET_RATIO
+
+
+def _before_after(title: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Wall p50/p95 of every navigation before and after, and the Finish ratio of each."""
+    print(f"\n== {title}, wall ms")
+    print(f"  {'':<44} {'p50 before':>10} {'after':>7} {'p95 before':>10} {'after':>7}")
+    rows = [("seed Finish", _values(before["seed"], "wall_ms"), _values(after["seed"], "wall_ms"))]
+    rows += [(label, _walls(before, key), _walls(after, key)) for key, label in NAVIGATIONS]
+    for label, earlier, later in rows:
+        b, a = summary(earlier), summary(later)
+        if b["n"] and a["n"]:
+            print(
+                f"  {label:<44} {b['p50']:10.1f} {a['p50']:7.1f} {b['p95']:10.1f} {a['p95']:7.1f}"
+            )
+    then, now = (
+        summary(_walls(side, "finish"))["p50"] / summary(_values(side["seed"], "wall_ms"))["p50"]
+        for side in (before, after)
+    )
+    print(f"  {'ratio Onboard / seed, Finish p50':<44} {then:10.2f} {now:7.2f}")
 
 
 def _spread(counts: list[int]) -> str:
@@ -768,9 +868,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-seed", action="store_true", help="npm ci and build again")
     parser.add_argument("--json", type=Path, help="write every window here")
     parser.add_argument("--compare", type=Path, help="an earlier --json: before/after table")
+    parser.add_argument(
+        "--before",
+        default=BEFORE_REF,
+        help=f"a commit whose app runs alongside, for before/after (default {BEFORE_REF}; '' none)",
+    )
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=0,
+        help="before each round, wait (up to 15 min) for a 1-min load average below this",
+    )
     args = parser.parse_args(argv)
+    # A stopped bench (SIGTERM) still stops the apps it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = measure(args.runs, args.warmup, seed_source=args.seed, fresh_seed=args.fresh_seed)
+        results = measure(
+            args.runs,
+            args.warmup,
+            seed_source=args.seed,
+            fresh_seed=args.fresh_seed,
+            before=args.before,
+            max_load=args.max_load,
+        )
     except Exception as problem:
         print(f"bench_finish could not run: {problem!r}", flush=True)
         return 2

@@ -1,7 +1,9 @@
 """Every benchmark in one run: ``make bench`` (a few minutes on 2 cores).
 
     .venv/bin/python bench/run_all.py                 # micro + load (50,100 users) + explore
-                                                      # + finish (side by side with the seed)
+                                                      # + finish (side by side with the seed,
+                                                      #   and the app before/after: Finish,
+                                                      #   Next, explore <-> settings)
                                                       # + insights (100,000 users)
                                                       # + targets (1,000 users, storm, knee)
     .venv/bin/python bench/run_all.py --users 200     # the 200-user target run
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         section("Finish side by side with the seed, and navigations (bench/bench_finish.py)")
         command = [sys.executable, str(ROOT / "bench" / "bench_finish.py")]
         if args.quick:
-            command += ["--runs", "5", "--warmup", "1"]
+            command += ["--runs", "5", "--warmup", "1", "--before", ""]
         status = subprocess.run(command, cwd=ROOT, check=False).returncode
         if status not in (0, 1):  # 1: it ran and reports a missed target
             failed.append(f"bench_finish.py exited {status}")

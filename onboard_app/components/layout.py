@@ -10,11 +10,13 @@ from __future__ import annotations
 import reflex as rx
 from reflex.components.radix.themes.components.dropdown_menu import DropdownMenuContent
 from reflex.style import set_color_mode
+from reflex_base.constants.compiler import MemoizationDisposition, MemoizationMode
 from reflex_base.event import EventSpec
 from reflex_base.utils.imports import ImportDict, ImportVar
 from reflex_base.vars.base import Var
 
 from onboard_app import routes
+from onboard_app.components.deferred import after_first_paint
 from onboard_app.components.page_style import page_style
 from onboard_app.state.session import SessionState
 
@@ -35,8 +37,11 @@ class _MenuInHeader(DropdownMenuContent):
 
     Radix puts a menu at the end of ``<body>``, where its text belongs to no landmark. Its
     ``container`` is the header, found once the header is in the document (before that,
-    and if it is missing, Radix falls back to ``<body>``).
+    and if it is missing, Radix falls back to ``<body>``). Its own memoized component
+    holds that lookup: finding the header redraws the menu, not the whole page.
     """
+
+    _memoization_mode = MemoizationMode(disposition=MemoizationDisposition.ALWAYS)
 
     def add_imports(self) -> ImportDict:
         return {"react": [ImportVar(tag="useEffect"), ImportVar(tag="useState")]}
@@ -162,27 +167,30 @@ def _account_summary() -> rx.Component:
     )
 
 
+def _account_button(**props: object) -> rx.Component:
+    """The account's avatar, name (read out only on a phone) and a chevron, as a button."""
+    return rx.button(
+        rx.avatar(
+            src=SessionState.user_avatar,
+            fallback=SessionState.user_initials,
+            size="1",
+            radius="full",
+            aria_hidden="true",
+        ),
+        rx.text(SessionState.user_name, size="2", class_name="phone-sr-only"),
+        rx.icon("chevron-down", size=14, aria_hidden="true"),
+        variant="soft",
+        color_scheme="gray",
+        radius="full",
+        size="2",
+        **props,
+    )
+
+
 def user_menu() -> rx.Component:
     """The account (avatar and name) with a menu: who is signed in, settings, log out."""
     return rx.menu.root(
-        rx.menu.trigger(
-            rx.button(
-                rx.avatar(
-                    src=SessionState.user_avatar,
-                    fallback=SessionState.user_initials,
-                    size="1",
-                    radius="full",
-                    aria_hidden="true",
-                ),
-                rx.text(SessionState.user_name, size="2", class_name="phone-sr-only"),
-                rx.icon("chevron-down", size=14, aria_hidden="true"),
-                variant="soft",
-                color_scheme="gray",
-                radius="full",
-                size="2",
-                id="user-menu",
-            ),
-        ),
+        rx.menu.trigger(_account_button(id="user-menu")),
         _MenuInHeader.create(
             _account_summary(),
             rx.menu.separator(),
@@ -219,7 +227,19 @@ def navbar() -> rx.Component:
                     class_name="tap",
                 ),
                 rx.spacer(),
-                rx.cond(SessionState.signed_in, user_menu()),
+                rx.cond(
+                    SessionState.signed_in,
+                    # The menu's machinery is set up right after the page's first frame,
+                    # which shows the same button (inert) meanwhile.
+                    after_first_paint(
+                        user_menu(),
+                        placeholder=rx.box(
+                            _account_button(tab_index=-1),
+                            aria_hidden="true",
+                            custom_attrs={"inert": True},
+                        ),
+                    ),
+                ),
                 align="center",
                 width="100%",
             ),

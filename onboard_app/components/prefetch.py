@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from onboard_app.components.deferred import after_first_paint
+
 
 class PrefetchPageLinks(rx.Component):
     """React Router's ``<PrefetchPageLinks page=...>``: ``modulepreload`` links for a page.
@@ -23,10 +25,12 @@ class PrefetchPageLinks(rx.Component):
 def prefetch_page(path: str) -> rx.Component:
     """The code of the page at ``path``, fetched while this page is shown.
 
+    Once the page's first frame is painted: the page draws first.
+
     Args:
         path: A route of the app.
 
     Returns:
         The (invisible) prefetch links.
     """
-    return PrefetchPageLinks.create(page=path)
+    return after_first_paint(PrefetchPageLinks.create(page=path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
+from onboard_app.components.deferred import after_first_paint
 from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
 from onboard_app.components.prefetch import prefetch_page
 from onboard_app.services.topics import TOPICS
@@ -199,7 +200,12 @@ def explore_page() -> rx.Component:
                 ),
                 spacing="1",
             ),
-            _toolbar(),
+            # Opened by Finish (nothing loaded yet), the heading is drawn a frame earlier.
+            after_first_paint(
+                _toolbar(),
+                placeholder=rx.box(height="40px", width="100%"),
+                now=ExploreState.loaded,
+            ),
             rx.cond(
                 ExploreState.loaded,
                 rx.cond(

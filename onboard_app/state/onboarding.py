@@ -338,13 +338,17 @@ class OnboardingState(AnswersForm, rx.State):
         """
         if self.saving:
             return
+        # The review's content gives way to a spinner while the server finishes: the
+        # browser takes it down now, not in the navigation to explore.
         self.saving = True
+        self.loaded = False
         yield None
         try:
             yield await self._finish()
         finally:
-            if self.saving:  # a success cleared it already: no message after the redirect
+            if self.saving:  # not finished: the review comes back (a success cleared it)
                 self.saving = False
+                self.loaded = True
 
     async def _finish(self) -> Events:
         """Complete onboarding; on success one delta, then the redirect, then nothing.
@@ -375,7 +379,6 @@ class OnboardingState(AnswersForm, rx.State):
         session_state._remint_from(session, result.user)
         if result.transitioned:
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
-        self.loaded = False
         self.saving = False
         return [
             rx.redirect(routes.EXPLORE, replace=True),

@@ -94,7 +94,12 @@ def app_environment(tmp: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def start_app(
-    tmp: Path, *, port: int | None = None, web_name: str | None = None, **extra: str
+    tmp: Path,
+    *,
+    port: int | None = None,
+    web_name: str | None = None,
+    root: Path = ROOT,
+    **extra: str,
 ) -> RunningApp:
     """Migrate a fresh database and start ``reflex run --env prod`` on a free port.
 
@@ -102,6 +107,8 @@ def start_app(
     working): into ``.tools/test-web/<web_name>`` when a name is given (kept between runs,
     so its packages are installed once), else into the app's temporary folder. Two apps
     alive at the same time need different folders: the build bakes in the backend port.
+    ``root`` runs the app of another checkout of the project (the Finish bench's tree of
+    an earlier commit) with this checkout's Python and tools.
     """
     port = port or free_port()
     if "REFLEX_WEB_WORKDIR" not in extra:
@@ -109,7 +116,7 @@ def start_app(
         extra["REFLEX_WEB_WORKDIR"] = str(web)
     env = app_environment(tmp, port, **extra)
     python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
-    subprocess.run([python, "-m", "onboard_app.cli", "migrate"], cwd=ROOT, env=env, check=True)
+    subprocess.run([python, "-m", "onboard_app.cli", "migrate"], cwd=root, env=env, check=True)
     log_path = tmp / f"app-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -126,7 +133,7 @@ def start_app(
                 "--loglevel",
                 "info",
             ],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
