@@ -360,6 +360,20 @@ def is_enrolled(user_id: int, url: str | None = None) -> bool:
     return status(user_id, url).enrolled
 
 
+def _after_password(user: User, password: object, client: str, throttle: Throttle) -> int:
+    """The step before any change to the second factor: the current password; the user's id.
+
+    It is counted on the login throttle before the hash is checked, as a login is, so a
+    stolen session can guess it no faster than the login form.
+
+    Raises:
+        NoPassword, FormErrors, WrongPassword, Throttled: From :func:`check_password`.
+    """
+    check_password(user, password, client, throttle)
+    assert user.id is not None
+    return user.id
+
+
 def begin_enrolment(
     user: User,
     password: object,
@@ -385,24 +399,24 @@ def begin_enrolment(
         What to show: the secret, its URI and QR code.
 
     Raises:
-        NoPassword, FormErrors, WrongPassword, Throttled: From the password check.
+        NoPassword, FormErrors, WrongPassword, Throttled: From :func:`_after_password`.
         EnrolmentRefused: Two-factor authentication is already on.
     """
-    check_password(user, password, client, throttle)
-    assert user.id is not None and user.email is not None
+    user_id = _after_password(user, password, client, throttle)
+    assert user.email is not None
     secret = new_secret()
     key = get_settings().current_key
     try:
         with session_scope(url) as session:
             session.execute(
                 sa.delete(TwoFactor).where(
-                    col(TwoFactor.user_id) == user.id, col(TwoFactor.confirmed_at).is_(None)
+                    col(TwoFactor.user_id) == user_id, col(TwoFactor.confirmed_at).is_(None)
                 )
             )
             session.add(
                 TwoFactor(
-                    user_id=user.id,
-                    secret_ciphertext=seal(secret, user.id, key),
+                    user_id=user_id,
+                    secret_ciphertext=seal(secret, user_id, key),
                     secret_key_id=key.kid,
                     created_at=_utc_from(time.time() if now is None else now),
                 )
@@ -510,21 +524,22 @@ def turn_off(
         url: Database URL.
 
     Raises:
-        NoPassword, FormErrors, WrongPassword, Throttled: From the password check.
+        NoPassword, FormErrors, WrongPassword, Throttled: From :func:`_after_password`.
         CodeRefused, TwoFactorThrottled: From the code check.
         EnrolmentRefused: Two-factor authentication is not on.
     """
     assert user.id is not None
+    # Refused without the password (nothing counted): two-factor is off, or no code typed.
     if not is_enrolled(user.id, url):
         raise EnrolmentRefused(NOT_ON)
     if not normalised(code):
         raise CodeRefused(ENTER_CODE)
-    check_password(user, password, client, throttle)
-    check_code(user.id, code, client, throttle, now=now, url=url)
+    user_id = _after_password(user, password, client, throttle)
+    check_code(user_id, code, client, throttle, now=now, url=url)
     with session_scope(url) as session:
-        session.execute(sa.delete(TwoFactor).where(col(TwoFactor.user_id) == user.id))
+        session.execute(sa.delete(TwoFactor).where(col(TwoFactor.user_id) == user_id))
         session.execute(
-            sa.delete(TwoFactorRecoveryCode).where(col(TwoFactorRecoveryCode.user_id) == user.id)
+            sa.delete(TwoFactorRecoveryCode).where(col(TwoFactorRecoveryCode.user_id) == user_id)
         )
 
 
