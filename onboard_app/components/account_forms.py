@@ -17,6 +17,7 @@ from reflex_base.vars.base import Var
 
 from onboard_app.components.auth_forms import (
     described_by,
+    form_actions,
     invalid,
     labelled,
     password_confirm,
@@ -67,16 +68,6 @@ def _input(
         aria_invalid=invalid(error),
         aria_describedby=described_by(field_id, hint),
         **props,
-    )
-
-
-def _actions(*buttons: rx.Component) -> rx.Component:
-    return rx.flex(
-        *buttons,
-        gap="3",
-        justify="end",
-        wrap="wrap",
-        width="100%",
     )
 
 
@@ -134,7 +125,7 @@ def _email_request() -> rx.Component:
                 "you open it.",
             ),
             password_confirm("email-password", state.field_errors.get("current_password", "")),
-            _actions(_submit("Change email", state.busy, "change-email")),
+            form_actions(_submit("Change email", state.busy, "change-email")),
             spacing="4",
             width="100%",
         ),
@@ -182,7 +173,7 @@ def _email_pending() -> rx.Component:
                     field_id="email-code",
                     error=code_error,
                 ),
-                _actions(
+                form_actions(
                     rx.button(
                         "Cancel the change",
                         type="button",
@@ -305,7 +296,7 @@ def password_section() -> rx.Component:
                         "current-password", state.field_errors.get("current_password", "")
                     ),
                     _new_password(),
-                    _actions(_submit("Change password", state.busy, "change-password")),
+                    form_actions(_submit("Change password", state.busy, "change-password")),
                     spacing="4",
                     width="100%",
                 ),
@@ -362,7 +353,7 @@ def delete_section() -> rx.Component:
                         size="2",
                     ),
                 ),
-                _actions(
+                form_actions(
                     _submit(
                         rx.cond(
                             AccountState.has_password,

@@ -94,6 +94,11 @@ def password_confirm(
     )
 
 
+def form_actions(*buttons: rx.Component) -> rx.Component:
+    """A settings form's buttons, at its end: the secondary ones first, the submit last."""
+    return rx.flex(*buttons, spacing="3", justify="end", wrap="wrap", width="100%")
+
+
 def submit_button(
     label: Var | str,
     busy: Var,

@@ -167,7 +167,7 @@ def _row(row: PasskeyRow) -> rx.Component:
             ),
             spacing="2",
         ),
-        gap="3",
+        spacing="3",
         align="center",
         wrap="wrap",
         width="100%",

@@ -13,6 +13,7 @@ from reflex_base.vars.base import Var
 
 from onboard_app.components.auth_forms import (
     described_by,
+    form_actions,
     invalid,
     labelled,
     password_confirm,
@@ -195,11 +196,18 @@ def _summary() -> rx.Component:
 
 
 def _buttons(label: str, busy: Var, button_id: str) -> rx.Component:
-    return rx.hstack(
+    """Cancel, then the step's submit: the order and place of the other settings forms."""
+    return form_actions(
+        rx.button(
+            "Cancel",
+            type="button",
+            variant="soft",
+            color_scheme="gray",
+            size="3",
+            on_click=TwoFactorSettingsState.cancel,
+            id="two-factor-cancel",
+        ),
         submit_button(label, busy, button_id=button_id, width="auto"),
-        _secondary("Cancel", TwoFactorSettingsState.cancel, "two-factor-cancel"),
-        spacing="3",
-        wrap="wrap",
     )
 
 
@@ -312,7 +320,7 @@ def _codes_step() -> rx.Component:
                 ),
                 "I have saved these codes somewhere safe",
                 align="center",
-                gap="2",
+                spacing="2",
                 min_height="44px",
             ),
             as_="label",
