@@ -330,6 +330,9 @@ async def clear_user_data(state: BaseState) -> None:
 
     Backend-only vars (``_``-prefixed: a pending OAuth login, say) are kept: they never
     reach the browser. Client storage is left to the caller (logout clears the token).
+    A var that holds its default already is not assigned: an assignment marks its state
+    touched, and Reflex saves every touched state, so a connect would otherwise store
+    every state of the app for every tab, including the many it never opens.
 
     Args:
         state: Any state of the tab's tree.
@@ -342,7 +345,11 @@ async def clear_user_data(state: BaseState) -> None:
                 and getattr(field, "_owner", cls) is cls
                 and not cls._is_client_storage(name)
             ):
-                setattr(instance, name, field.default_value())
+                default = field.default_value()
+                value = getattr(instance, name)
+                value = getattr(value, "__wrapped__", value)  # a list or dict comes proxied
+                if type(value) is not type(default) or value != default:
+                    setattr(instance, name, default)
 
 
 # --- the gate -------------------------------------------------------------------------------

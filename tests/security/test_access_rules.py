@@ -249,6 +249,44 @@ async def test_hydrate_resets_every_visible_var_but_keeps_backend_ones(app_db: S
     assert tab.state(OAuthState)._pending == {"state": "kept"}
 
 
+def tab_states(tab: Client) -> list[BaseState]:
+    """Every state instance of a tab's tree."""
+    found: list[BaseState] = []
+    pending: list[BaseState] = [tab.root]
+    while pending:
+        found.append(state := pending.pop())
+        pending.extend(state.substates.values())
+    return found
+
+
+def touched_states(tab: Client) -> set[str]:
+    """The states of a tab Reflex would save now (it writes the touched ones only)."""
+    return {type(state).__name__ for state in tab_states(tab) if state._was_touched}
+
+
+async def test_a_new_tabs_connect_leaves_the_states_it_never_used_unsaved(
+    app_db: Settings,
+) -> None:
+    from onboard_app.state.session import admit
+
+    tab = new_tab()
+    for state in tab_states(tab):
+        state._was_touched = False  # as loaded from Redis, or new
+    assert await admit(tab.root, State, "hydrate_and_load") is None
+    assert touched_states(tab) == {"SessionState"}  # its connection, nothing else
+    assert visible_vars(tab) == visible_vars(new_tab())
+
+    # A tab whose states hold data: the reset touches (and so saves) exactly those.
+    seed_catalogue(app_db.database_url)
+    person = await completed_person()
+    person.tab.navigate("/explore")
+    await person.tab.call(ExploreState.load)
+    person.tab.reconnect()
+    assert await admit(person.tab.root, State, "hydrate_and_load") is None
+    assert {"ExploreState", "OnboardingState"} <= touched_states(person.tab)
+    assert person.tab.state(ExploreState).cards == []
+
+
 async def test_logout_clears_every_state(app_db: Settings) -> None:
     seed_catalogue(app_db.database_url)
     person = await completed_person()
