@@ -37,6 +37,9 @@ app = rx.App(
     head_components=[rx.el.link(rel="icon", href="/favicon.ico")],
     # The GitHub mark is a black SVG: keep it visible in dark mode.
     style={".dark .github-mark": {"filter": "invert(1)"}},
+    # The app-wide rules the theme does not give (focus ring, touch targets, toasts): in the
+    # global stylesheet, so a navigation adds no style sheet to restyle the page against.
+    stylesheets=["/onboard.css"],
     # Security headers on every HTTP response (pages too, in production's single port).
     api_transformer=security_headers,
     # Redis or the database unreachable: the app's own message, not Reflex's generic one.

@@ -10,8 +10,8 @@ import reflex as rx
 from reflex_base.utils.imports import ImportDict, ImportVar
 
 _AFTER_FIRST_PAINT_JS = """
-function AfterFirstPaint({ now = false, children }) {
-  const [ready, setReady] = useState(now);
+function AfterFirstPaint({ children }) {
+  const [ready, setReady] = useState(false);
   useEffect(() => {
     if (ready) return undefined;
     let timer;
@@ -35,9 +35,6 @@ class AfterFirstPaint(rx.Component):
 
     tag = "AfterFirstPaint"
 
-    #: Draw the content at once (e.g. when what it shows is already there).
-    now: rx.Var[bool]
-
     def add_imports(self) -> ImportDict:
         """React's hooks, for the component's code."""
         return _REACT_HOOKS
@@ -51,17 +48,15 @@ def after_first_paint(
     content: rx.Component,
     *,
     placeholder: rx.Component | None = None,
-    now: rx.Var[bool] | bool = False,
 ) -> rx.Component:
     """``content`` drawn once the first frame is on screen, ``placeholder`` until then.
 
     Args:
         content: What to draw a frame later.
         placeholder: What holds its place (same size, nothing to read or press), if any.
-        now: Draw ``content`` at once instead, when this is true as the page mounts.
 
     Returns:
         The component.
     """
     children = (content,) if placeholder is None else (placeholder, content)
-    return AfterFirstPaint.create(*children, now=now)
+    return AfterFirstPaint.create(*children)

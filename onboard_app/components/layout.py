@@ -17,7 +17,6 @@ from reflex_base.vars.base import Var
 
 from onboard_app import routes
 from onboard_app.components.deferred import after_first_paint
-from onboard_app.components.page_style import page_style
 from onboard_app.state.session import SessionState
 
 #: The width of the app's one grid: the navbar and the page content line up on it.
@@ -89,9 +88,8 @@ def brand(size: str = "6") -> rx.Component:
 
 
 def frame(*children: rx.Component) -> rx.Component:
-    """What every page draws once: the app-wide style and the toast watch."""
+    """What every page draws once: the toast watch (the app-wide rules are in onboard.css)."""
     return rx.fragment(
-        page_style(),
         rx.box(on_mount=rx.call_script(_DISMISS_ON_HISTORY), display="none"),
         *children,
     )

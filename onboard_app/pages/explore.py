@@ -67,7 +67,7 @@ def _chip(slug: str, label: str) -> rx.Component:
 
 
 def _filters() -> rx.Component:
-    """Topic chips: behind one "Filters" control on a phone (see page_style), open above."""
+    """Topic chips: behind one "Filters" control on a phone (see assets/onboard.css), open above."""
     return rx.el.details(
         rx.el.summary(
             rx.icon("sliders-horizontal", size=16, aria_hidden="true"),
@@ -174,6 +174,34 @@ def _pager() -> rx.Component:
     )
 
 
+def _loading() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), padding="3rem", width="100%")
+
+
+def _results() -> rx.Component:
+    """The page of cards and the pager, a spinner until they are loaded."""
+    return rx.cond(
+        ExploreState.loaded,
+        rx.cond(
+            ExploreState.total > 0,
+            rx.vstack(
+                rx.grid(
+                    rx.foreach(ExploreState.cards, _card),
+                    columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+                    spacing="4",
+                    width="100%",
+                    id="results",
+                ),
+                _pager(),
+                spacing="4",
+                width="100%",
+            ),
+            _empty(),
+        ),
+        _loading(),
+    )
+
+
 def explore_page() -> rx.Component:
     """Items ranked by the user's interests, with search, topic chips and pages."""
     return app_shell(
@@ -200,31 +228,11 @@ def explore_page() -> rx.Component:
                 ),
                 spacing="1",
             ),
-            # Opened by Finish (nothing loaded yet), the heading is drawn a frame earlier.
+            # The heading and the greeting are drawn first; the search, the filters and
+            # the results (already here when Finish sent them) right after that frame.
             after_first_paint(
-                _toolbar(),
-                placeholder=rx.box(height="40px", width="100%"),
-                now=ExploreState.loaded,
-            ),
-            rx.cond(
-                ExploreState.loaded,
-                rx.cond(
-                    ExploreState.total > 0,
-                    rx.vstack(
-                        rx.grid(
-                            rx.foreach(ExploreState.cards, _card),
-                            columns=rx.breakpoints(initial="1", sm="2", lg="3"),
-                            spacing="4",
-                            width="100%",
-                            id="results",
-                        ),
-                        _pager(),
-                        spacing="4",
-                        width="100%",
-                    ),
-                    _empty(),
-                ),
-                rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
+                rx.fragment(_toolbar(), _results()),
+                placeholder=rx.fragment(rx.box(height="40px", width="100%"), _loading()),
             ),
             spacing="5",
             width="100%",

@@ -55,6 +55,8 @@ class ExploreState(rx.State):
     interests: list[str] = []
     loaded: bool = False
     failed: bool = False
+    #: Page 1 came with Finish (:meth:`_prefill`): the next ``on_load`` fetches nothing.
+    _prefilled: bool = False
 
     @rx.var
     def interest_labels(self) -> list[str]:
@@ -80,12 +82,16 @@ class ExploreState(rx.State):
         session = verified_session()
         if session is None:  # not reached: every handler here requires a completed session
             return None
+        return await self._load_for(session.user.id)
+
+    async def _load_for(self, user_id: int) -> Events:
+        """Load the page of items the current filters select for ``user_id``."""
         try:
             self.interests, result = await asyncio.to_thread(
-                _interests_and_page, session.user.id, self.query, list(self.chips), self.page
+                _interests_and_page, user_id, self.query, list(self.chips), self.page
             )
         except (SQLAlchemyError, users.UserGone):
-            log.exception("explore failed for user %s", session.user.id)
+            log.exception("explore failed for user %s", user_id)
             self.failed = True
             return rx.toast.error("We could not load the catalogue. Try again in a moment.")
         self.failed = False
@@ -107,9 +113,23 @@ class ExploreState(rx.State):
         self.loaded = True
         return None
 
+    async def _prefill(self, user_id: int) -> None:
+        """Page 1, unfiltered, for a user who has just finished onboarding.
+
+        Finish sends it with the new token and the redirect, so explore draws its results
+        without a round trip of its own; its ``on_load`` then has nothing to fetch. Private
+        (no client can call it): the caller has verified ``user_id``.
+        """
+        self.query, self.chips, self.page = "", [], 1
+        await self._load_for(user_id)
+        self._prefilled = not self.failed
+
     @requires(COMPLETED)
     async def load(self) -> Events:
-        """``on_load``: the guard, then page 1 with the current filters."""
+        """``on_load``: the guard, then page 1 with the current filters (unless Finish sent it)."""
+        if self._prefilled:
+            self._prefilled = False
+            return None
         self.page = 1
         return await self._refresh()
 

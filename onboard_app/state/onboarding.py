@@ -34,6 +34,7 @@ from onboard_app.services.onboarding import (
     wizard_steps,
 )
 from onboard_app.services.text import TextRefused, clean_text
+from onboard_app.state.explore import ExploreState
 from onboard_app.state.session import (
     Events,
     SessionState,
@@ -351,10 +352,11 @@ class OnboardingState(AnswersForm, rx.State):
                 self.loaded = True
 
     async def _finish(self) -> Events:
-        """Complete onboarding; on success one delta, then the redirect, then nothing.
+        """Complete onboarding; on success one update: token, explore's first page, redirect.
 
-        The delta carries the new token and this page's flags: no message after the
-        redirect makes the browser redraw the page it is leaving while explore renders.
+        The delta carries the new token, this page's flags and explore's first page of
+        results: no message after the redirect makes the browser redraw the page it is
+        leaving while explore renders, and explore needs no round trip of its own.
         """
         try:
             session_state, session = await session_of(self)
@@ -379,6 +381,8 @@ class OnboardingState(AnswersForm, rx.State):
         session_state._remint_from(session, result.user)
         if result.transitioned:
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
+        # Explore's first page travels with the token and the redirect: one message.
+        await (await self.get_state(ExploreState))._prefill(session.user.id)
         self.saving = False
         return [
             rx.redirect(routes.EXPLORE, replace=True),

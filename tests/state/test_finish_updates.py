@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import pytest
 
+from onboard_app.services.catalogue_seed import seed_catalogue
+from onboard_app.settings import Settings
+from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState, admit
 from tests.state.harness import Client, redirects
@@ -59,3 +62,25 @@ async def test_a_refused_finish_clears_its_busy_flag_and_shows_the_review_again(
     assert after == ([], {"saving", "loaded"})
     wizard = client.state(OnboardingState)
     assert wizard.saving is False and wizard.loaded is True
+
+
+async def test_explores_first_page_comes_with_the_finish_and_its_loader_fetches_nothing(
+    app_db: Settings, client: Client, signed_up
+) -> None:
+    seed_catalogue(app_db.database_url)
+    await signed_up(client)
+    await reach_review(client)
+    explore = client.state(ExploreState)
+    assert not explore.loaded
+    await _updates(client)
+    first = list(explore.cards)
+    assert explore.loaded and first and explore.total > 0 and explore.page == 1
+    assert explore.interests and all(card.reason for card in first[:1])
+    explore.dirty_vars.clear()
+    assert await client.open("/explore", ExploreState.load) == []
+    # Nothing fetched, nothing to send (only its own backend flag changed).
+    assert explore.dirty_vars == {"_prefilled"}
+    # The next visit loads again (the answers may have changed in between).
+    explore.cards = []
+    assert await client.open("/explore", ExploreState.load) == []
+    assert [card.slug for card in explore.cards] == [card.slug for card in first]
