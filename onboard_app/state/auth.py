@@ -93,13 +93,7 @@ def focus_first(errors: dict[str, str]) -> EventSpec | None:
 
 
 async def sign_in(
-    state: BaseState,
-    user: User,
-    method: str,
-    *,
-    second_factor: str | None = None,
-    next_path: str | None = None,
-    on_outage: EventSpec | None = None,
+    state: BaseState, user: User, method: str, *, second_factor: str | None = None
 ) -> EventSpec:
     """Start a session for ``user`` in this tab and send it where it belongs.
 
@@ -112,31 +106,24 @@ async def sign_in(
         user: The account, as just read or written.
         method: How the user proved who they are (for the audit line).
         second_factor: The code accepted after ``method`` (``totp``, ``recovery_code``).
-        next_path: Where the user asked to go when it is not this page's ``next=`` (an
-            OAuth callback passes the one its login started with). Either is only a
-            wish: it is followed if it is an allowed route the user may open.
-        on_outage: The answer when the database is down (default: a message on this
-            page; a callback page has no form to stay on).
 
     Returns:
         The redirect (to ``next=`` if allowed, else the user's step or explore), or the
         code step.
     """
-    url = state.router.url
-    wanted = url.query_parameters.get("next") if next_path is None else next_path
+    if second_factor is None:
+        # Imported here: the two-factor state signs in through this very function.
+        from onboard_app.state.two_factor import hold_for_second_factor
+
+        held = await hold_for_second_factor(state, user, method)
+        if held is not None:
+            return held
     session_state = await state.get_state(SessionState)
     try:
-        if second_factor is None:
-            # Imported here: the two-factor state signs in through this very function.
-            from onboard_app.state.two_factor import hold_for_second_factor
-
-            held = await hold_for_second_factor(state, user, method, next_path=wanted)
-            if held is not None:
-                return held
         await session_state._start(user)
     except (SQLAlchemyError, UserGone):
         log.exception("sign-in of user %s not recorded: database error", user.id)
-        return rx.toast.error(OUTAGE_MESSAGE) if on_outage is None else on_outage
+        return rx.toast.error(OUTAGE_MESSAGE)
     audit(
         "signin",
         user_id=user.id,
@@ -144,8 +131,8 @@ async def sign_in(
         second_factor=second_factor,
         client=client_address(state),
     )
-    # Decided as on the login page, whichever page finished the sign-in.
-    target = access.decide(routes.LOGIN, _reached(user), wanted)
+    url = state.router.url
+    target = access.decide(url.path, _reached(user), url.query_parameters.get("next"))
     return rx.redirect(target or access.home_for(_reached(user)), replace=True)
 
 
@@ -221,80 +208,100 @@ class AuthFormState(rx.State):
 class LoginState(AuthFormState):
     """The login form."""
 
-    @requires(ANYONE)
+    @requires(ANYONE, background=True)
     async def log_in(self, form: dict[str, Any]) -> AsyncIterator[Events]:
         """Check email + password; on success start a session and go where the guard says.
 
         An account whose address is not confirmed yet gets a fresh verification mail and
         the "check your email" screen instead of a session.
 
+        A background event, as sign-up: the tab's state stays unlocked while the password
+        waits for a hash slot and is verified (in a storm, longer than Reflex may hold a
+        tab's state lock); the form is busy meanwhile, and a second submit during one does
+        nothing. The state is taken again only to write the outcome.
+
         Args:
             form: The submitted form (``email``, ``password``).
         """
         email, password = form_field(form, "email"), form_field(form, "password")
-        self.email = safe_text(email, max_chars=MAX_FIELD)
-        self.form_error = ""
-        errors = {
-            k: m
-            for k, v, m in (
-                ("email", self.email, "Enter your email."),
-                ("password", password, "Enter your password."),
-            )
-            if not v
-        }
+        async with self:
+            if self.busy:
+                return
+            self.email = safe_text(email, max_chars=MAX_FIELD)
+            self.form_error = ""
+            errors = {
+                k: m
+                for k, v, m in (
+                    ("email", self.email, "Enter your email."),
+                    ("password", password, "Enter your password."),
+                )
+                if not v
+            }
+            focus = self._refuse(errors)
+            if not errors:
+                self.busy = True
+            client = client_address(self)
         if errors:
-            yield self._refuse(errors)
+            yield focus
             return
-        self.field_errors = {}
-        self.busy = True
-        yield None
-        throttle = make_throttle(get_settings())
         try:
             user = await passwords.in_hash_pool(
-                accounts.log_in, email, password, client_address(self), throttle
+                accounts.log_in, email, password, client, make_throttle(get_settings())
             )
         except accounts.LoginFailed as failure:
-            self.form_error = str(failure)
+            async with self:
+                self.busy = False
+                self.form_error = str(failure)
             throttled = isinstance(failure, accounts.LoginThrottled)
             audit(
                 "throttled" if throttled else "signin_failed",
                 reason="login" if throttled else _failure_reason(failure),
-                client=client_address(self),
+                client=client,
             )
             return
-        finally:
-            self.busy = False
+        except BaseException:
+            async with self:
+                self.busy = False
+            raise
         if accounts.needs_verification(user):
-            audit(
-                "signin_failed", user_id=user.id, reason="unconfirmed", client=client_address(self)
-            )
+            audit("signin_failed", user_id=user.id, reason="unconfirmed", client=client)
             async for event in self._confirm_first(user):
                 yield event
             return
-        yield await sign_in(self, user, "password")
+        async with self:
+            self.busy = False
+            outcome = await sign_in(self, user, "password")
+        yield outcome
 
     async def _confirm_first(self, user: User) -> AsyncIterator[Events]:
-        """The password was right, the address is not confirmed: mail a link and a code."""
+        """The password was right, the address is not confirmed: mail a link and a code.
+
+        The screen is not busy while the mail goes out: a code typed from it may arrive
+        before this background login takes the state again.
+        """
         assert user.id is not None and user.email is not None
-        verify = await self.get_state(VerifyEmailState)
-        verify._wait_for(Pending(user.email, user.id))
-        verify.notice = CONFIRM_TO_CONTINUE
-        verify.busy = True
+        async with self:
+            self.busy = False
+            verify = await self.get_state(VerifyEmailState)
+            verify._wait_for(Pending(user.email, user.id))
+            verify.notice = CONFIRM_TO_CONTINUE
         yield rx.redirect(routes.VERIFY_EMAIL)
         try:
             mail = await asyncio.to_thread(
                 recovery.verification_mail, user.id, user.email, make_account_limits()
             )
         except recovery.Throttled as refused:
-            verify.form_error = f"{refused} Use the link or the code of the last one."
-            verify.busy = False
-            return
+            failure = f"{refused} Use the link or the code of the last one."
         except SQLAlchemyError:
             log.exception("verification mail for user %s not issued: database error", user.id)
-            verify.form_error = MAIL_FAILED
-            verify.busy = False
+            failure = MAIL_FAILED
+        else:
+            result = await mail_service.send_async(mail)
+            async with self:
+                (await self.get_state(VerifyEmailState))._delivered(result)
             return
-        await verify._deliver(mail)
+        async with self:
+            (await self.get_state(VerifyEmailState)).form_error = failure
 
 
 class SignupState(AuthFormState):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from typing import Any
+
 import pytest
 from reflex_base.event import EventSpec
 
-from onboard_app.services import password_policy
+from onboard_app.services import accounts, password_policy
 from onboard_app.services.accounts import LOGIN_FAILED
 from onboard_app.services.users import get_user_by_email
 from onboard_app.state.auth import LoginState, SignupState, VerifyEmailState
@@ -228,6 +232,70 @@ async def test_login_resumes_at_the_reached_step(client: Client) -> None:
     await client.open("/onboarding/profile", OnboardingState.open_step)
     assert client.state(OnboardingState).values["display_name"] == "Alan"
     assert client.state(OnboardingState).values["role"] == "data"
+
+
+class HeldCheck:
+    """Holds each password check (``accounts.log_in``) until released; counts them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.release = threading.Event()
+        check = accounts.log_in
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            assert self.release.wait(10)
+            return check(*args, **kwargs)
+
+        monkeypatch.setattr(accounts, "log_in", held)
+
+    async def started(self, tab: Client, form: dict[str, str]) -> asyncio.Task[list]:
+        """A login submitted, once its check is under way (the form busy)."""
+        task = asyncio.create_task(tab.call(LoginState.log_in, form))
+        for _ in range(500):
+            if self.calls:
+                return task
+            await asyncio.sleep(0.01)
+        raise AssertionError("the password check never started")
+
+
+async def test_login_runs_in_the_background_and_a_second_submit_does_nothing(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A background event: Reflex runs the body without the tab's state lock.
+    assert LoginState.event_handlers["log_in"].is_background
+    email = unique_email()
+    await sign_up_and_confirm(Client(), email)
+    check = HeldCheck(monkeypatch)
+    client.navigate("/login")
+    form = {"email": email, "password": PASSWORD}
+    first = await check.started(client, form)
+    assert client.state(LoginState).busy
+    assert await client.call(LoginState.log_in, form) == []  # while one is under way
+    assert await client.call(LoginState.log_in, {"email": email, "password": "wrong"}) == []
+    check.release.set()
+    assert redirects(await first) == ["/onboarding/profile"]
+    assert check.calls == 1
+    assert client.state(LoginState).busy is False
+    assert client.state(SessionState).user_email == email
+
+
+async def test_a_failed_background_login_is_not_busy_and_says_what_it_always_said(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = unique_email()
+    await sign_up_and_confirm(Client(), email)
+    check = HeldCheck(monkeypatch)
+    client.navigate("/login")
+    first = await check.started(client, {"email": email, "password": "wrong password"})
+    assert client.state(LoginState).busy and client.state(LoginState).form_error == ""
+    check.release.set()
+    assert await first == []
+    assert client.state(LoginState).busy is False
+    assert client.state(LoginState).form_error == LOGIN_FAILED
+    # The form works again at once: the right password signs in.
+    events = await client.call(LoginState.log_in, {"email": email, "password": PASSWORD})
+    assert redirects(events) == ["/onboarding/profile"] and check.calls == 2
 
 
 async def test_login_field_errors_focus_the_first_empty_field(client: Client) -> None:
