@@ -93,7 +93,13 @@ def focus_first(errors: dict[str, str]) -> EventSpec | None:
 
 
 async def sign_in(
-    state: BaseState, user: User, method: str, *, second_factor: str | None = None
+    state: BaseState,
+    user: User,
+    method: str,
+    *,
+    second_factor: str | None = None,
+    next_path: str | None = None,
+    on_outage: EventSpec | None = None,
 ) -> EventSpec:
     """Start a session for ``user`` in this tab and send it where it belongs.
 
@@ -106,24 +112,31 @@ async def sign_in(
         user: The account, as just read or written.
         method: How the user proved who they are (for the audit line).
         second_factor: The code accepted after ``method`` (``totp``, ``recovery_code``).
+        next_path: Where the user asked to go when it is not this page's ``next=`` (an
+            OAuth callback passes the one its login started with). Either is only a
+            wish: it is followed if it is an allowed route the user may open.
+        on_outage: The answer when the database is down (default: a message on this
+            page; a callback page has no form to stay on).
 
     Returns:
         The redirect (to ``next=`` if allowed, else the user's step or explore), or the
         code step.
     """
-    if second_factor is None:
-        # Imported here: the two-factor state signs in through this very function.
-        from onboard_app.state.two_factor import hold_for_second_factor
-
-        held = await hold_for_second_factor(state, user, method)
-        if held is not None:
-            return held
+    url = state.router.url
+    wanted = url.query_parameters.get("next") if next_path is None else next_path
     session_state = await state.get_state(SessionState)
     try:
+        if second_factor is None:
+            # Imported here: the two-factor state signs in through this very function.
+            from onboard_app.state.two_factor import hold_for_second_factor
+
+            held = await hold_for_second_factor(state, user, method, next_path=wanted)
+            if held is not None:
+                return held
         await session_state._start(user)
     except (SQLAlchemyError, UserGone):
         log.exception("sign-in of user %s not recorded: database error", user.id)
-        return rx.toast.error(OUTAGE_MESSAGE)
+        return rx.toast.error(OUTAGE_MESSAGE) if on_outage is None else on_outage
     audit(
         "signin",
         user_id=user.id,
@@ -131,8 +144,8 @@ async def sign_in(
         second_factor=second_factor,
         client=client_address(state),
     )
-    url = state.router.url
-    target = access.decide(url.path, _reached(user), url.query_parameters.get("next"))
+    # Decided as on the login page, whichever page finished the sign-in.
+    target = access.decide(routes.LOGIN, _reached(user), wanted)
     return rx.redirect(target or access.home_for(_reached(user)), replace=True)
 
 

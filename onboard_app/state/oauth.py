@@ -18,13 +18,12 @@ from reflex.event import EventSpec
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
-from onboard_app.services import access, linking, oauth
+from onboard_app.services import linking, oauth
 from onboard_app.services.access import ANYONE
 from onboard_app.services.audit import audit
-from onboard_app.services.onboarding import first_step, parse_step
-from onboard_app.services.users import UserGone
 from onboard_app.settings import get_settings
-from onboard_app.state.session import SessionState, requires
+from onboard_app.state.auth import sign_in
+from onboard_app.state.session import requires
 
 log = logging.getLogger("onboard.oauth")
 
@@ -98,14 +97,11 @@ class OAuthState(rx.State):
         except SQLAlchemyError:
             log.exception("oauth %s login failed: database error", client.name if client else "-")
             return _login_with_error("server_error")
-        session_state = await self.get_state(SessionState)
-        try:
-            await session_state._start(user)
-        except (SQLAlchemyError, UserGone):
-            log.exception("oauth sign-in of user %s not recorded: database error", user.id)
-            return _login_with_error("server_error")
-        audit("signin", user_id=user.id, method=client.name, client=self.router.session.client_ip)
-        reached = parse_step(user.onboarding_step) or first_step()
-        next_path = pending.next_path if pending else None
-        target = access.decide(routes.LOGIN, reached, next_path) or access.home_for(reached)
-        return rx.redirect(target, replace=True)
+        # The next= the login started with (checked then, and again by sign_in).
+        return await sign_in(
+            self,
+            user,
+            client.name,
+            next_path=pending.next_path if pending else None,
+            on_outage=_login_with_error("server_error"),
+        )

@@ -75,31 +75,32 @@ class PendingSignIn:
     tries: int = 0
 
 
-async def hold_for_second_factor(state: BaseState, user: User, method: str) -> EventSpec | None:
+async def hold_for_second_factor(
+    state: BaseState, user: User, method: str, *, next_path: object = None
+) -> EventSpec | None:
     """For an enrolled account, keep the sign-in pending in this tab and ask for a code.
 
     Args:
         state: The calling state (any state of the tab).
         user: The account that has just proved its first factor.
         method: How (for the audit line of the sign-in that follows).
+        next_path: Where the user asked to go (kept in the login page's ``next=`` if it is
+            an allowed route).
 
     Returns:
-        ``None`` when no code is needed (sign in now); else what to answer instead: the
-        login page's code step, or an outage message (never a session).
+        ``None`` when no code is needed (sign in now); else the login page's code step
+        (never a session).
+
+    Raises:
+        SQLAlchemyError: The account's two-factor status could not be read.
     """
     if method in SECOND_FACTOR_NOT_ASKED or user.id is None:
         return None
-    try:
-        enrolled = await asyncio.to_thread(two_factor.is_enrolled, user.id)
-    except SQLAlchemyError:
-        log.exception("two-factor status of user %s not read: database error", user.id)
-        return rx.toast.error(OUTAGE_MESSAGE)
-    if not enrolled:
+    if not await asyncio.to_thread(two_factor.is_enrolled, user.id):
         return None
     step = await state.get_state(TwoFactorSignInState)
     step._hold(user.id, method)
-    next_page = state.router.url.query_parameters.get("next")
-    target = routes.login_with_next(next_page) if isinstance(next_page, str) else routes.LOGIN
+    target = routes.login_with_next(next_path) if isinstance(next_path, str) else routes.LOGIN
     return rx.redirect(target, replace=True)
 
 

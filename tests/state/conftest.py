@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from onboard_app.settings import Settings
+from onboard_app.settings import Settings, override_settings
+from tests.fakes.github import GitHubFake
 from tests.state.harness import Client, redirects
 from tests.state.mail import sign_up_and_confirm
+from tests.unit.test_oauth import GITHUB_CALLBACK, github_settings
 
 PASSWORD = "correct horse battery staple"
 
@@ -35,3 +38,12 @@ def signed_up() -> Callable[[Client], Awaitable[str]]:
         return email
 
     return run
+
+
+@pytest.fixture
+def github(app_db: Settings) -> Iterator[GitHubFake]:
+    """A GitHub stand-in over real HTTP, configured as the app's GitHub sign-in."""
+    with GitHubFake(redirect_uri=GITHUB_CALLBACK) as fake:
+        override_settings(dataclasses.replace(app_db, github=github_settings(fake)))
+        yield fake
+    override_settings(app_db)

@@ -6,12 +6,9 @@ agent) through the real handlers; what a signed-out browser sees is its next eve
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import pytest
 from sqlmodel import select
 
 from onboard_app import routes
@@ -19,7 +16,7 @@ from onboard_app.models import DeviceSession
 from onboard_app.services.db import session_scope
 from onboard_app.services.tokens import SessionClaims, verify_session_token
 from onboard_app.services.users import get_user_by_email
-from onboard_app.settings import Settings, get_settings, override_settings
+from onboard_app.settings import Settings, get_settings
 from onboard_app.state.account_recovery import ResetPasswordState
 from onboard_app.state.auth import LoginState
 from onboard_app.state.devices import DevicesState, ago
@@ -37,7 +34,7 @@ from tests.security.test_account_recovery import (
 from tests.state.conftest import PASSWORD, unique_email
 from tests.state.harness import Client, redirects, toasts
 from tests.state.mail import last_mail, sign_up_and_confirm
-from tests.unit.test_oauth import GITHUB_CALLBACK, browser_visit, github_settings
+from tests.unit.test_oauth import GITHUB_CALLBACK, browser_visit
 
 CHROME_LINUX = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -243,14 +240,6 @@ async def test_every_way_of_signing_in_records_a_session(app_db: Settings) -> No
     assert reset_row.id == named_session(by_reset) and reset_row.browser == "Chrome"
     for ended in (by_code, by_password):
         assert not await still_signed_in(ended)
-
-
-@pytest.fixture
-def github(app_db: Settings) -> Iterator[GitHubFake]:
-    with GitHubFake(redirect_uri=GITHUB_CALLBACK) as fake:
-        override_settings(dataclasses.replace(app_db, github=github_settings(fake)))
-        yield fake
-    override_settings(app_db)
 
 
 async def test_signing_in_with_a_provider_records_a_session(github: GitHubFake) -> None:
