@@ -26,6 +26,7 @@ from onboard_app.state.session import SessionState
 from onboard_app.state.two_factor import TwoFactorSignInState
 from tests.fakes.github import GitHubFake, GitHubUser
 from tests.state.harness import Client, redirects
+from tests.state.two_factor import signed_in
 from tests.state.wizard import reach_review
 from tests.unit.test_oauth import GITHUB_CALLBACK, browser_visit
 
@@ -36,11 +37,6 @@ async def github_sign_in(tab: Client, next_path: str | None = None) -> list:
     (authorize,) = redirects(await tab.call(OAuthState.start_login, "github"))
     tab.navigate(urlsplit(GITHUB_CALLBACK).path, browser_visit(authorize))
     return await tab.call(OAuthState.complete_login)
-
-
-def signed_in(tab: Client) -> bool:
-    session = tab.state(SessionState)
-    return bool(session.signed_in and session.token)
 
 
 def account(email: str) -> User:
