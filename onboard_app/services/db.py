@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.config import Config
@@ -60,9 +62,43 @@ def get_engine(url: str | None = None) -> sa.Engine:
                 engine = sa.create_engine(url, connect_args={"check_same_thread": False})
                 sa.event.listen(engine, "connect", _on_sqlite_connect)
             else:
-                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True)
+                _ping_when_idle(engine)
             _engines[url] = engine
     return engine
+
+
+#: A pooled connection unused for this long is pinged before it is handed out.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Ping a pooled connection on checkout only when it sat unused for a while.
+
+    ``pool_pre_ping`` pings on every checkout: a database round trip per transaction, the
+    per-event session check's included, although a connection the pool handed out a moment
+    ago just worked. A connection idle for ``IDLE_PING_SECONDS`` or more (the server may
+    have restarted, or dropped it) is pinged, and replaced if the ping fails. The pool
+    hands out the most recently used connection first (LIFO), so under load the same few
+    stay in use and the spare ones idle. A connection that breaks between two uses fails
+    its statement, and SQLAlchemy then replaces every connection of the pool that is as
+    old (a database restart costs each worker at most the event that met it first).
+    """
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("checked_in")
+        if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DisconnectionError from exc  # the pool takes a new connection
+
+    sa.event.listen(engine, "checkin", checkin)
+    sa.event.listen(engine, "checkout", checkout)
 
 
 def get_read_engine(url: str | None = None) -> sa.Engine:

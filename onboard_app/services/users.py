@@ -664,8 +664,8 @@ def save_step(
         user.updated_at = utcnow()
         session.add(user)
         session.add(answers)
-        session.flush()
-        session.refresh(user)
+    # The row was read FOR UPDATE and every change to it is made here: what it holds is
+    # what was written (no read back).
     return user
 
 
