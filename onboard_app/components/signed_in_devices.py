@@ -77,7 +77,7 @@ def _device(row: DeviceRow) -> rx.Component:
             direction=rx.breakpoints(initial="column", sm="row"),
             justify="between",
             align=rx.breakpoints(initial="start", sm="center"),
-            gap="3",
+            spacing="3",
             width="100%",
         ),
         padding_y="0.75rem",

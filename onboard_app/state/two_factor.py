@@ -30,7 +30,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from onboard_app import routes
 from onboard_app.models import User
 from onboard_app.services import access, accounts, two_factor, users
-from onboard_app.services.account_settings import CURRENT_PASSWORD, NO_PASSWORD, NoPassword
+from onboard_app.services.account_settings import (
+    CURRENT_PASSWORD,
+    NO_PASSWORD,
+    NoPassword,
+    WrongPassword,
+)
 from onboard_app.services.audit import audit
 from onboard_app.services.recovery import Throttled
 from onboard_app.services.throttle import make_throttle
@@ -300,6 +305,10 @@ class TwoFactorSettingsState(rx.State):
         if self.enrolled:
             self._show("disable")
 
+    def _audit_refusal(self, reason: str) -> None:
+        """A wrong password or code while changing the second factor, as the account forms."""
+        audit("reauth_failed", user_id=self._user_id(), reason=reason, client=client_address(self))
+
     @requires(access.COMPLETED)
     async def cancel(self) -> None:
         """Leave the current step; a setup that waits for its first code is dropped."""
@@ -333,6 +342,10 @@ class TwoFactorSettingsState(rx.State):
                 client_address(self),
                 make_throttle(get_settings()),
             )
+        except WrongPassword as wrong:
+            self._audit_refusal("wrong_password")
+            yield self._refuse(wrong.errors)
+            return
         except accounts.FormErrors as problem:
             yield self._refuse(problem.errors)
             return
@@ -432,10 +445,15 @@ class TwoFactorSettingsState(rx.State):
                 client_address(self),
                 make_throttle(get_settings()),
             )
+        except WrongPassword as wrong:
+            self._audit_refusal("wrong_password")
+            yield self._refuse(wrong.errors)
+            return
         except accounts.FormErrors as problem:
             yield self._refuse(problem.errors)
             return
         except CodeRefused as refused:
+            self._audit_refusal("wrong_code")
             yield self._refuse({CODE: str(refused)})
             return
         except (Throttled, TwoFactorThrottled, EnrolmentRefused) as refused:

@@ -205,19 +205,26 @@ async def test_a_password_reset_signs_in_only_after_the_code(
     assert waits_for_code(other)
 
 
-async def test_turning_off_needs_the_password_and_a_code(app_db: Settings, clock: Clock) -> None:
+async def test_turning_off_needs_the_password_and_a_code(
+    app_db: Settings, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     person = await completed_person()
     _, codes = await enrol(person.tab, clock)
     tab = person.tab
     await tab.call(TwoFactorSettingsState.start_disable)
     state = tab.state(TwoFactorSettingsState)
     assert state.stage == "disable"
-    await tab.call(TwoFactorSettingsState.disable, {"current_password": PASSWORD, "code": "1"})
-    assert state.enrolled and "not valid" in state.field_errors["code"]
-    await tab.call(
-        TwoFactorSettingsState.disable, {"current_password": "nope nope nope", "code": codes[0]}
-    )
-    assert state.enrolled and "current_password" in state.field_errors
+    with caplog.at_level(logging.INFO, logger="onboard.audit"):
+        await tab.call(TwoFactorSettingsState.disable, {"current_password": PASSWORD, "code": "1"})
+        assert state.enrolled and "not valid" in state.field_errors["code"]
+        await tab.call(
+            TwoFactorSettingsState.disable,
+            {"current_password": "nope nope nope", "code": codes[0]},
+        )
+        assert state.enrolled and "current_password" in state.field_errors
+    # Each refusal is audited as the account forms' are.
+    assert f"audit event=reauth_failed user={person.id} reason=wrong_code" in caplog.text
+    assert f"audit event=reauth_failed user={person.id} reason=wrong_password" in caplog.text
     events = await tab.call(
         TwoFactorSettingsState.disable, {"current_password": PASSWORD, "code": codes[0]}
     )
