@@ -194,7 +194,6 @@ def _confirm_it_is_you() -> rx.Component:
             password_confirm(
                 PASSWORD_FIELD,
                 state.password_error,
-                label="Your password",
                 name="password",
                 auto_focus=True,
             ),

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app.services import accounts, passkeys, passwords, users
 from onboard_app.services.access import ANYONE, COMPLETED
+from onboard_app.services.account_settings import WRONG_PASSWORD
 from onboard_app.services.audit import audit
 from onboard_app.services.passkeys import Challenge, PasskeyRefused
 from onboard_app.services.sessions import Authenticated
@@ -65,7 +66,6 @@ BROWSER_ERRORS: Final = {
 PASSKEY: Final = "passkey"
 PASSKEY_UNVERIFIED: Final = "passkey_unverified"
 SOMETHING_WRONG: Final = "Something went wrong with the passkey. Try again."
-WRONG_PASSWORD: Final = "That is not your password."  # noqa: S105 (a message)
 ENTER_PASSWORD: Final = "Enter your password."  # noqa: S105 (a message)
 ADDED: Final = "Passkey added. Next time, choose “Sign in with a passkey”."
 
