@@ -163,7 +163,8 @@ class SessionState(rx.State):
             self._expired = result.reason in (Rejection.EXPIRED, Rejection.SESSION_EXPIRED)
             await self._forget()
             return None
-        self._expired = False
+        if self._expired:
+            self._expired = False
         if result.reminted:
             log.info(
                 "session re-minted for user %s (was jti %s)", result.user.id, result.claims.jti
@@ -207,13 +208,23 @@ class SessionState(rx.State):
         log.info("session re-minted for user %s after update", user.id)
 
     def _show(self, user: User | SessionUser) -> None:
-        self.signed_in = True
-        self.user_name = user.display_name
-        self.user_email = user.email or ""
-        self.user_avatar = user.avatar_url or ""
-        self.reached_step = str(user.onboarding_step)
+        """Show ``user``; a var that shows its value already is not assigned again.
+
+        The gate calls this on every event: assigning an unchanged var would still send it
+        in the event's delta and have Reflex save the state again.
+        """
+        shown: dict[str, object] = {
+            "signed_in": True,
+            "user_name": user.display_name,
+            "user_email": user.email or "",
+            "user_avatar": user.avatar_url or "",
+            "reached_step": str(user.onboarding_step),
+        }
         if isinstance(user, SessionUser):
-            self.theme = user.theme
+            shown["theme"] = user.theme
+        for name, value in shown.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     async def _forget(self) -> None:
         """Sign this tab out: drop the token and every user var of every state."""

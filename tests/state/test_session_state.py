@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from reflex_base.constants.state import FIELD_MARKER
 
 from onboard_app.services.users import get_user_by_email
 from onboard_app.state.onboarding import OnboardingState
@@ -93,3 +94,23 @@ async def test_expired_session_goes_to_login_with_a_notice(
     fresh = Client()
     fresh.navigate("/explore")
     assert toasts(await fresh.call(SessionState.guard)) == []
+
+
+async def test_an_event_sends_and_saves_the_session_state_only_when_it_changed(
+    client: Client, signed_up
+) -> None:
+    await signed_up(client)
+    client.navigate("/onboarding/profile")
+    await client.call(SessionState.guard)
+    session = client.state(SessionState)
+    client.root._clean()
+    session._was_touched = False
+    await client.call(SessionState.guard)  # the gate verified the same session again
+    assert session.get_full_name() not in client.root.get_delta()
+    assert session._was_touched is False  # Reflex would not save it again
+    session.user_name = "stale"
+    client.root._clean()
+    await client.call(SessionState.guard)
+    sent = client.root.get_delta()[session.get_full_name()]
+    assert {key.removesuffix(FIELD_MARKER) for key in sent} == {"user_name", "user_initials"}
+    assert session.user_name == ""
