@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from onboard_app import routes
 from onboard_app.services import email_links, mail_templates
+from onboard_app.services import mail as mail_service
 from onboard_app.services.email_links import LinkPurpose
 from onboard_app.services.mail import Mail
+from onboard_app.services.mail_templates import SecurityChange
 from onboard_app.settings import Settings, get_settings
 
 
@@ -84,8 +86,37 @@ def password_changed(email: str, settings: Settings | None = None) -> Mail:
     Returns:
         The mail, linking to the "forgot password" page for an owner who did not do it.
     """
-    public = (settings or get_settings()).public_url
-    return mail_templates.password_changed(email, routes.absolute(public, routes.FORGOT_PASSWORD))
+    return mail_templates.password_changed(email, _forgot_password(settings))
+
+
+def security_notice(email: str, change: SecurityChange, settings: Settings | None = None) -> Mail:
+    """The notice that a way of signing in changed (two-factor on or off, a passkey).
+
+    Args:
+        email: The account's address.
+        change: A key of :data:`mail_templates.SECURITY_CHANGES`.
+        settings: The settings (public URL); the process-wide ones by default.
+
+    Returns:
+        The mail, linking to the "forgot password" page for an owner who did not do it.
+    """
+    return mail_templates.security_notice(email, change, _forgot_password(settings))
+
+
+async def send_security_notice(email: str | None, change: SecurityChange) -> None:
+    """Mail the owner that a way of signing in changed (no address: nothing to send).
+
+    Args:
+        email: The account's address, if it has one.
+        change: A key of :data:`mail_templates.SECURITY_CHANGES`.
+    """
+    if email:
+        await mail_service.send_async(security_notice(email, change))
+
+
+def _forgot_password(settings: Settings | None) -> str:
+    """The "forgot password" page's address, for an owner who did not make a change."""
+    return routes.absolute((settings or get_settings()).public_url, routes.FORGOT_PASSWORD)
 
 
 def email_change(

@@ -70,6 +70,7 @@ class MailKind(StrEnum):
     EMAIL_CHANGE_ATTEMPT = "email_change_attempt"
     ACCOUNT_DELETED = "account_deleted"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a mail kind, not a password)
+    SECURITY_NOTICE = "security_notice"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, Literal
 
 from onboard_app.services.email_links import TTL, LinkPurpose
 from onboard_app.services.mail import Mail, MailKind
@@ -263,6 +263,57 @@ def password_changed(to: str, reset_link: str) -> Mail:
             "device was signed out.",
             "If that was you, there is nothing to do.",
             "If it wasn't, reset your password now:",
+            _Button("Reset my password", reset_link),
+        ],
+        link=reset_link,
+    )
+
+
+#: A change to how the account signs in, which its owner is told of.
+SecurityChange = Literal["two_factor_on", "two_factor_off", "passkey_added", "passkey_removed"]
+#: What changed, for :func:`security_notice`: its subject and the sentence that says it.
+SECURITY_CHANGES: Final[dict[SecurityChange, tuple[str, str]]] = {
+    "two_factor_on": (
+        "Two-factor authentication was turned on",
+        f"Two-factor authentication was just turned on for your {APP_NAME} account: signing "
+        "in now asks for a code from your authenticator app after your password.",
+    ),
+    "two_factor_off": (
+        "Two-factor authentication was turned off",
+        f"Two-factor authentication was just turned off for your {APP_NAME} account: signing "
+        "in now asks for your password only.",
+    ),
+    "passkey_added": (
+        "A passkey was added to your account",
+        f"A passkey was just added to your {APP_NAME} account: it signs in without a password.",
+    ),
+    "passkey_removed": (
+        "A passkey was removed from your account",
+        f"A passkey was just removed from your {APP_NAME} account: it no longer signs you in.",
+    ),
+}
+
+
+def security_notice(to: str, change: SecurityChange, reset_link: str) -> Mail:
+    """The mail telling the owner that a way of signing in changed.
+
+    Args:
+        to: The account's address.
+        change: A key of :data:`SECURITY_CHANGES`.
+        reset_link: The "forgot password" page, for an owner who did not make the change.
+
+    Returns:
+        The mail.
+    """
+    subject, sentence = SECURITY_CHANGES[change]
+    return _mail(
+        MailKind.SECURITY_NOTICE,
+        to,
+        subject,
+        [
+            sentence,
+            "If that was you, there is nothing to do.",
+            "If it wasn't, reset your password now: that signs out every other device.",
             _Button("Reset my password", reset_link),
         ],
         link=reset_link,

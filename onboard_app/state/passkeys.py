@@ -31,7 +31,7 @@ import reflex as rx
 from reflex.event import EventSpec
 from sqlalchemy.exc import SQLAlchemyError
 
-from onboard_app.services import accounts, passkeys, passwords, users
+from onboard_app.services import account_mail, accounts, passkeys, passwords, users
 from onboard_app.services.access import ANYONE, COMPLETED
 from onboard_app.services.account_settings import WRONG_PASSWORD
 from onboard_app.services.audit import audit
@@ -369,6 +369,7 @@ class PasskeySettingsState(rx.State):
         audit("passkey_added", user_id=session.user.id, credential=added.id, client=client)
         await self._reload(session)
         yield rx.toast.success(ADDED)
+        await account_mail.send_security_notice(session.user.email, "passkey_added")
 
     @requires(COMPLETED)
     def start_rename(self, passkey_id: int) -> None:
@@ -435,6 +436,8 @@ class PasskeySettingsState(rx.State):
             audit("passkey_removed", user_id=session.user.id, client=client_address(self))
         await self._reload(session)
         yield rx.toast.success("Passkey removed. It no longer signs you in.")
+        if removed:
+            await account_mail.send_security_notice(session.user.email, "passkey_removed")
 
     @requires(COMPLETED)
     def close_dialog(self) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
 from onboard_app.models import User
-from onboard_app.services import access, accounts, two_factor, users
+from onboard_app.services import access, account_mail, accounts, two_factor, users
 from onboard_app.services.account_settings import (
     CURRENT_PASSWORD,
     NO_PASSWORD,
@@ -37,6 +37,7 @@ from onboard_app.services.account_settings import (
     WrongPassword,
 )
 from onboard_app.services.audit import audit
+from onboard_app.services.mail_templates import SecurityChange
 from onboard_app.services.recovery import Throttled
 from onboard_app.services.throttle import make_throttle
 from onboard_app.services.two_factor import CodeRefused, EnrolmentRefused, TwoFactorThrottled
@@ -305,6 +306,12 @@ class TwoFactorSettingsState(rx.State):
         if self.enrolled:
             self._show("disable")
 
+    async def _notify(self, change: SecurityChange) -> None:
+        """Mail the account's owner that its second factor changed (they may not have)."""
+        session = verified_session()
+        if session is not None:
+            await account_mail.send_security_notice(session.user.email, change)
+
     def _audit_refusal(self, reason: str) -> None:
         """A wrong password or code while changing the second factor, as the account forms."""
         audit("reauth_failed", user_id=self._user_id(), reason=reason, client=client_address(self))
@@ -400,6 +407,8 @@ class TwoFactorSettingsState(rx.State):
         self._show("codes")
         self.recovery_codes = codes
         self.enrolled, self.recovery_codes_left = True, len(codes)
+        yield None  # the codes are shown while the notice goes out
+        await self._notify("two_factor_on")
 
     @requires(access.COMPLETED)
     def set_codes_saved(self, checked: bool) -> None:
@@ -472,3 +481,4 @@ class TwoFactorSettingsState(rx.State):
         self._show("")
         self.enrolled, self.recovery_codes_left = False, 0
         yield rx.toast.success("Two-factor authentication is off.")
+        await self._notify("two_factor_off")

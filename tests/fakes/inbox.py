@@ -39,6 +39,10 @@ KIND_OF_SUBJECT = {
         mail_templates.email_change_notice("a@example.com", "b@example.com", "http://x/"),
         mail_templates.email_change_attempt("a@example.com", "http://x/", "http://x/"),
         mail_templates.account_deleted("a@example.com"),
+        *(
+            mail_templates.security_notice("a@example.com", change, "http://x/")
+            for change in mail_templates.SECURITY_CHANGES
+        ),
     )
 }
 

@@ -30,6 +30,7 @@ from onboard_app.state.session import SessionState
 from tests.fakes.authenticator import SoftAuthenticator
 from tests.security.conftest import completed_person, new_tab, sign_up
 from tests.state.harness import redirects, toasts
+from tests.state.mail import last_mail
 from tests.state.passkeys import PASSWORD, add_passkey, ceremony_of, sign_in_with
 from tests.state.two_factor import enrol, frozen_clock, signed_in, waits_for_code
 
@@ -63,6 +64,9 @@ async def test_add_a_passkey_sign_out_and_sign_in_with_it(
     [row] = tab.state(PasskeySettingsState).rows
     assert (row.last_used, tab.state(PasskeySettingsState).busy) == ("", False)
     assert f"audit event=passkey_added user={person.id}" in caplog.text
+    assert last_mail(person.email, "security_notice").subject == (
+        "A passkey was added to your account"
+    )
 
     await tab.call(SessionState.log_out)
     assert tab.state(PasskeySettingsState).rows == []  # cleared with every user var
@@ -187,6 +191,9 @@ async def test_rename_and_remove(app_db: Settings, caplog: pytest.LogCaptureFixt
         await tab.call(PasskeySettingsState.remove)
     assert tab.state(PasskeySettingsState).rows == []
     assert f"audit event=passkey_removed user={person.id}" in caplog.text
+    assert last_mail(person.email, "security_notice").subject == (
+        "A passkey was removed from your account"
+    )
     stranger = new_tab()
     assert redirects(await sign_in_with(stranger, device)) == []
     assert stranger.state(PasskeyLoginState).error == passkeys.UNKNOWN_PASSKEY

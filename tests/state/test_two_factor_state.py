@@ -222,6 +222,9 @@ async def test_turning_off_needs_the_password_and_a_code(
             {"current_password": "nope nope nope", "code": codes[0]},
         )
         assert state.enrolled and "current_password" in state.field_errors
+    assert last_mail(person.email, "security_notice").subject == (
+        "Two-factor authentication was turned on"
+    )
     # Each refusal is audited as the account forms' are.
     assert f"audit event=reauth_failed user={person.id} reason=wrong_code" in caplog.text
     assert f"audit event=reauth_failed user={person.id} reason=wrong_password" in caplog.text
@@ -231,6 +234,8 @@ async def test_turning_off_needs_the_password_and_a_code(
     assert any("is off" in t for t in toasts(events))
     assert (state.enrolled, state.stage) == (False, "")
     assert not two_factor.is_enrolled(person.id)
+    notice = last_mail(person.email, "security_notice")
+    assert notice.subject == "Two-factor authentication was turned off"
     await tab.call(SessionState.log_out)
     login = new_tab()
     assert redirects(await password_step(login, person.email)) == ["/explore"]

@@ -420,7 +420,20 @@ BUILT = {
     ),
     MailKind.ACCOUNT_DELETED: lambda: mail_templates.account_deleted(TO),
     MailKind.PASSWORD_CHANGED: lambda: mail_templates.password_changed(TO, RESET_LINK),
+    MailKind.SECURITY_NOTICE: lambda: mail_templates.security_notice(
+        TO, "two_factor_off", RESET_LINK
+    ),
 }
+
+
+@pytest.mark.parametrize("change", list(mail_templates.SECURITY_CHANGES))
+def test_each_security_notice_names_its_change_and_the_way_out(
+    change: mail_templates.SecurityChange,
+) -> None:
+    subject, sentence = mail_templates.SECURITY_CHANGES[change]
+    built = mail_templates.security_notice(TO, change, RESET_LINK)
+    assert built.subject == subject and sentence in built.text
+    assert built.link == RESET_LINK and "reset your password" in built.text
 
 
 def test_every_kind_has_a_builder() -> None:
