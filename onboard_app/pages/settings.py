@@ -7,6 +7,7 @@ import reflex as rx
 from onboard_app import routes
 from onboard_app.components.account_forms import account_sections, delete_account_section
 from onboard_app.components.answer_fields import step_fields
+from onboard_app.components.deferred import after_first_paint
 from onboard_app.components.fields import focus_first_invalid
 from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
 from onboard_app.components.passkeys import passkeys_section
@@ -60,6 +61,7 @@ def _section(step: StepSpec) -> rx.Component:
 
 def settings_page() -> rx.Component:
     """One independently saved section per step of the spec, validated as in the wizard."""
+    first, *rest = steps()
     return app_shell(
         rx.vstack(
             rx.hstack(
@@ -78,17 +80,22 @@ def settings_page() -> rx.Component:
             rx.cond(
                 SettingsState.loaded,
                 rx.vstack(
-                    *[_section(step) for step in steps()],
-                    account_sections(),
-                    passkeys_section(),
-                    two_factor_section(),
+                    _section(first),
+                    # Below the fold on every screen: drawn right after the first frame.
+                    after_first_paint(
+                        rx.fragment(
+                            *[_section(step) for step in rest],
+                            account_sections(),
+                            passkeys_section(),
+                            two_factor_section(),
+                        )
+                    ),
                     spacing="4",
                     width="100%",
                 ),
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
             ),
-            signed_in_devices(),
-            delete_account_section(),
+            after_first_paint(rx.fragment(signed_in_devices(), delete_account_section())),
             spacing="5",
             width="100%",
             max_width="720px",
