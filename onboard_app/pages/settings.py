@@ -59,6 +59,33 @@ def _section(step: StepSpec) -> rx.Component:
     )
 
 
+#: The jump list at the top: each section's heading id and a short name for it.
+_JUMPS: tuple[tuple[str, str], ...] = (
+    *((f"section-{step.key}-title", step.title) for step in steps()),
+    ("email-title", "Email"),
+    ("password-title", "Password"),
+    ("passkeys-title", "Passkeys"),
+    ("two-factor-title", "Two-factor"),
+    ("devices-title", "Devices"),
+    ("delete-title", "Delete account"),
+)
+
+
+def _jump_list() -> rx.Component:
+    """Links to every section (one row, scrolled sideways on a phone): a long page's index."""
+    return rx.el.nav(
+        rx.el.ul(
+            *[
+                rx.el.li(rx.el.a(name, href=f"#{target}", class_name="tap jump"))
+                for target, name in _JUMPS
+            ],
+            class_name="jumps",
+        ),
+        aria_label="Settings sections",
+        width="100%",
+    )
+
+
 def settings_page() -> rx.Component:
     """One independently saved section per step of the spec, validated as in the wizard."""
     first, *rest = steps()
@@ -77,6 +104,7 @@ def settings_page() -> rx.Component:
                 width="100%",
                 align="center",
             ),
+            _jump_list(),
             rx.cond(
                 SettingsState.loaded,
                 rx.vstack(

@@ -8,6 +8,7 @@ said twice on a page.
 
 from __future__ import annotations
 
+import re
 import time
 
 from playwright.sync_api import FloatRect, Page, ViewportSize, expect
@@ -169,6 +170,30 @@ def test_the_navbar_and_the_content_share_one_grid(page: Page) -> None:
                 menu, search = box(page, "#user-menu"), box(page, "main .rt-TextFieldRoot")
                 right = search["x"] + search["width"]
                 assert abs(menu["x"] + menu["width"] - right) <= 1, (menu, search)
+
+
+def test_settings_jump_list_reaches_every_section(page: Page) -> None:
+    sign_up(page, new_email("jumps"))
+    finish_onboarding(page)
+    page.goto("/settings")
+    jumps = page.get_by_role("navigation", name="Settings sections").get_by_role("link")
+    expect(page.locator("#delete-title")).to_be_visible()  # the last section is drawn
+    targets = [href.lstrip("#") for href in jumps.evaluate_all("(a) => a.map(l => l.hash)")]
+    assert len(targets) == len(steps()) + 6
+    for viewport in (PHONE, DESKTOP):
+        page.set_viewport_size(viewport)
+        header = box(page, "header")
+        for name, target in (("Passkeys", "passkeys-title"), ("Devices", "devices-title")):
+            page.evaluate("() => window.scrollTo(0, 0)")
+            jumps.filter(has_text=name).click()
+            expect(page).to_have_url(re.compile(rf"/settings/?#{target}$"))
+            heading = page.locator(f"#{target}")
+            expect(heading).to_be_in_viewport()
+            # It stops below the sticky header, not under it.
+            shown = heading.bounding_box()
+            assert shown is not None and shown["y"] >= header["y"] + header["height"], name
+    for target in targets:  # every link names a heading of the page
+        expect(page.locator(f"h2#{target}")).to_have_count(1)
 
 
 def test_the_user_menu_shows_the_account(page: Page) -> None:
