@@ -339,17 +339,15 @@ class OnboardingState(AnswersForm, rx.State):
         """
         if self.saving:
             return
-        # The review's content gives way to a spinner while the server finishes: the
-        # browser takes it down now, not in the navigation to explore.
+        # Only the button shows that it is busy: the browser has little to redraw while
+        # the server finishes (on one machine, the two share the cores).
         self.saving = True
-        self.loaded = False
         yield None
         try:
             yield await self._finish()
         finally:
-            if self.saving:  # not finished: the review comes back (a success cleared it)
+            if self.saving:  # not finished (a success cleared it already)
                 self.saving = False
-                self.loaded = True
 
     async def _finish(self) -> Events:
         """Complete onboarding; on success one update: token, explore's first page, redirect.
