@@ -33,6 +33,7 @@ def _password_step() -> rx.Component:
             LoginState,
             LoginState.log_in,
             submit_label="Log in",
+            busy_label="Signing in…",
             password_autocomplete="current-password",  # noqa: S106 (autocomplete token)
             below_password=rx.link(
                 "Forgot password?",
