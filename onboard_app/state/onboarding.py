@@ -381,7 +381,8 @@ class OnboardingState(AnswersForm, rx.State):
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
         # Explore's first page travels with the token and the redirect: one message.
         await (await self.get_state(ExploreState))._prefill(session.user.id)
-        self.saving = False
+        # The wizard is done: a wizard page opened later shows nothing on its way to explore.
+        self.saving = self.loaded = False
         return [
             rx.redirect(routes.EXPLORE, replace=True),
             rx.toast.success("You're all set. Welcome to Onboard!"),
