@@ -55,8 +55,9 @@ class ExploreState(rx.State):
     interests: list[str] = []
     loaded: bool = False
     failed: bool = False
-    #: Page 1 came with Finish (:meth:`_prefill`): the next ``on_load`` fetches nothing.
-    _prefilled: bool = False
+    #: The user whose page 1 came with Finish (:meth:`_prefill`; 0: none): their next
+    #: ``on_load`` fetches nothing.
+    _prefilled_for: int = 0
 
     @rx.var
     def interest_labels(self) -> list[str]:
@@ -122,13 +123,15 @@ class ExploreState(rx.State):
         """
         self.query, self.chips, self.page = "", [], 1
         await self._load_for(user_id)
-        self._prefilled = not self.failed
+        self._prefilled_for = 0 if self.failed else user_id
 
     @requires(COMPLETED)
     async def load(self) -> Events:
         """``on_load``: the guard, then page 1 with the current filters (unless Finish sent it)."""
-        if self._prefilled:
-            self._prefilled = False
+        session = verified_session()
+        prefilled = session is not None and self._prefilled_for == session.user.id
+        self._prefilled_for = 0
+        if prefilled and self.loaded:  # this user's page 1, still shown: nothing to fetch
             return None
         self.page = 1
         return await self._refresh()

@@ -78,8 +78,27 @@ async def test_explores_first_page_comes_with_the_finish_and_its_loader_fetches_
     explore.dirty_vars.clear()
     assert await client.open("/explore", ExploreState.load) == []
     # Nothing fetched, nothing to send (only its own backend flag changed).
-    assert explore.dirty_vars == {"_prefilled"}
+    assert explore.dirty_vars == {"_prefilled_for"}
     # The next visit loads again (the answers may have changed in between).
     explore.cards = []
     assert await client.open("/explore", ExploreState.load) == []
     assert [card.slug for card in explore.cards] == [card.slug for card in first]
+
+
+async def test_a_prefilled_page_is_skipped_only_for_its_own_user_while_it_is_shown(
+    app_db: Settings, client: Client, signed_up
+) -> None:
+    seed_catalogue(app_db.database_url)
+    await signed_up(client)
+    await reach_review(client)
+    await _updates(client)
+    explore = client.state(ExploreState)
+    first = [card.slug for card in explore.cards]
+    own = explore._prefilled_for
+    assert own
+    # Prefilled for someone else (a tab signed in again), or no longer shown: fetched.
+    for prefilled_for, loaded in ((own + 1, True), (own, False)):
+        explore._prefilled_for, explore.loaded, explore.cards = prefilled_for, loaded, []
+        assert await client.open("/explore", ExploreState.load) == []
+        assert [card.slug for card in explore.cards] == first and explore.loaded
+        assert explore._prefilled_for == 0
