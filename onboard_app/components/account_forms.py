@@ -25,6 +25,7 @@ from onboard_app.components.auth_forms import (
     submit_button,
 )
 from onboard_app.components.fields import form_error
+from onboard_app.components.layout import loading
 from onboard_app.pages.login import PASSWORD_RULE
 from onboard_app.services.account_settings import CONFIRM_WORD
 from onboard_app.state.account import (
@@ -383,7 +384,7 @@ def account_sections() -> rx.Component:
         rx.cond(
             AccountState.loaded,
             rx.fragment(email_section(), password_section()),
-            rx.center(rx.spinner(size="3"), padding="2rem", width="100%"),
+            loading("2rem"),
         ),
         on_mount=AccountState.load,
         spacing="4",

@@ -95,6 +95,11 @@ def frame(*children: rx.Component) -> rx.Component:
     )
 
 
+def loading(padding: str = "3rem") -> rx.Component:
+    """A spinner across the width, where content is on its way."""
+    return rx.center(rx.spinner(size="3"), padding=padding, width="100%")
+
+
 def session_watch() -> rx.Component:
     """Sends this tab to the login page when another tab logs out (synced token gone)."""
     return rx.cond(

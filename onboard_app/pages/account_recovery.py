@@ -8,7 +8,7 @@ from onboard_app import routes
 from onboard_app.components.auth_forms import code_form, email_field, new_password_form
 from onboard_app.components.auth_forms import submit_button as submit
 from onboard_app.components.fields import form_error
-from onboard_app.components.layout import auth_card
+from onboard_app.components.layout import auth_card, loading
 from onboard_app.pages.login import PASSWORD_RULE
 from onboard_app.settings import get_settings
 from onboard_app.state.account_recovery import ForgotPasswordState, ResetPasswordState
@@ -190,7 +190,7 @@ def reset_password_page() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                rx.center(rx.spinner(size="3"), padding="1rem", width="100%"),
+                loading("1rem"),
             ),
         ),
         _footer("Remembered it? ", rx.link("Log in", href=routes.LOGIN, id="to-login")),

@@ -14,7 +14,7 @@ from onboard_app.components.admin_insights import (
     sortable_header,
     version_filter,
 )
-from onboard_app.components.layout import app_shell, page_heading
+from onboard_app.components.layout import app_shell, loading, page_heading
 from onboard_app.state.admin import AdminState, FunnelRow, StuckRow
 
 
@@ -283,7 +283,7 @@ def admin_onboarding_page() -> rx.Component:
                     spacing="4",
                     width="100%",
                 ),
-                rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
+                loading(),
             ),
             spacing="5",
             width="100%",

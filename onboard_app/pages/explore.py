@@ -6,7 +6,7 @@ import reflex as rx
 
 from onboard_app import routes
 from onboard_app.components.deferred import after_first_paint
-from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
+from onboard_app.components.layout import app_shell, dismiss_toasts, loading, page_heading
 from onboard_app.components.prefetch import prefetch_page
 from onboard_app.services.topics import TOPICS
 from onboard_app.state.explore import Card, ExploreState
@@ -174,10 +174,6 @@ def _pager() -> rx.Component:
     )
 
 
-def _loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding="3rem", width="100%")
-
-
 def _results() -> rx.Component:
     """The page of cards and the pager, a spinner until they are loaded."""
     return rx.cond(
@@ -198,7 +194,7 @@ def _results() -> rx.Component:
             ),
             _empty(),
         ),
-        _loading(),
+        loading(),
     )
 
 
@@ -232,7 +228,7 @@ def explore_page() -> rx.Component:
             # the results (already here when Finish sent them) right after that frame.
             after_first_paint(
                 rx.fragment(_toolbar(), _results()),
-                placeholder=rx.fragment(rx.box(height="40px", width="100%"), _loading()),
+                placeholder=rx.fragment(rx.box(height="40px", width="100%"), loading()),
             ),
             spacing="5",
             width="100%",

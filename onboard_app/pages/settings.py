@@ -9,7 +9,7 @@ from onboard_app.components.account_forms import account_sections, delete_accoun
 from onboard_app.components.answer_fields import step_fields
 from onboard_app.components.deferred import after_first_paint
 from onboard_app.components.fields import focus_first_invalid
-from onboard_app.components.layout import app_shell, dismiss_toasts, page_heading
+from onboard_app.components.layout import app_shell, dismiss_toasts, loading, page_heading
 from onboard_app.components.passkeys import passkeys_section
 from onboard_app.components.signed_in_devices import signed_in_devices
 from onboard_app.components.two_factor import two_factor_section
@@ -121,7 +121,7 @@ def settings_page() -> rx.Component:
                     spacing="4",
                     width="100%",
                 ),
-                rx.center(rx.spinner(size="3"), padding="3rem", width="100%"),
+                loading(),
             ),
             after_first_paint(rx.fragment(signed_in_devices(), delete_account_section())),
             spacing="5",
