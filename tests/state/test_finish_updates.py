@@ -63,15 +63,20 @@ async def test_a_refused_finish_clears_its_busy_flag_and_shows_the_review_again(
     assert wizard.saving is False and wizard.loaded is True
 
 
-async def test_explores_first_page_comes_with_the_finish_and_its_loader_fetches_nothing(
-    app_db: Settings, client: Client, signed_up
-) -> None:
+async def _finished(app_db: Settings, client: Client, signed_up) -> ExploreState:
+    """A new user with the catalogue in place, through Finish: the tab's explore state."""
     seed_catalogue(app_db.database_url)
     await signed_up(client)
     await reach_review(client)
-    explore = client.state(ExploreState)
-    assert not explore.loaded
     await _updates(client)
+    return client.state(ExploreState)
+
+
+async def test_explores_first_page_comes_with_the_finish_and_its_loader_fetches_nothing(
+    app_db: Settings, client: Client, signed_up
+) -> None:
+    assert not client.state(ExploreState).loaded
+    explore = await _finished(app_db, client, signed_up)
     first = list(explore.cards)
     assert explore.loaded and first and explore.total > 0 and explore.page == 1
     assert explore.interests and all(card.reason for card in first[:1])
@@ -88,11 +93,7 @@ async def test_explores_first_page_comes_with_the_finish_and_its_loader_fetches_
 async def test_a_prefilled_page_is_skipped_only_for_its_own_user_while_it_is_shown(
     app_db: Settings, client: Client, signed_up
 ) -> None:
-    seed_catalogue(app_db.database_url)
-    await signed_up(client)
-    await reach_review(client)
-    await _updates(client)
-    explore = client.state(ExploreState)
+    explore = await _finished(app_db, client, signed_up)
     first = [card.slug for card in explore.cards]
     own = explore._prefilled_for
     assert own
