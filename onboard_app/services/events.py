@@ -156,18 +156,67 @@ def track(journey: dict[str, Any], kind: str, step: str, version: int, at: datet
     return added
 
 
-def record(session: Session, user: User, kind: str, step: str) -> None:
+@dataclass(frozen=True)
+class Progress:
+    """A user's ``onboarding_progress`` row as :func:`record` needs it.
+
+    Attributes:
+        step: The reached step it says.
+        journey: The user's journey (see :func:`track`).
+    """
+
+    step: str
+    journey: dict[str, Any] | None
+
+
+_PROGRESS_COLUMNS: Final = (col(OnboardingProgress.step), col(OnboardingProgress.journey))
+
+
+def with_progress(query: sa.Select[*tuple[Any, ...]]) -> sa.Select[*tuple[Any, ...]]:
+    """``query`` of a user row with their progress joined: its last two columns.
+
+    Args:
+        query: A select of the ``users`` table (one user).
+
+    Returns:
+        The select; :func:`progress_of` reads its last two columns.
+    """
+    joined = col(OnboardingProgress.user_id) == col(User.id)
+    return query.outerjoin(OnboardingProgress, joined).add_columns(*_PROGRESS_COLUMNS)
+
+
+def progress_of(step: str | None, journey: dict[str, Any] | None) -> Progress | None:
+    """The progress read by :func:`with_progress` (``None``: the user has no row yet)."""
+    return None if step is None else Progress(step, journey)
+
+
+class _Unread:
+    """Marker: the caller did not read the progress row; :func:`record` reads it."""
+
+
+_UNREAD: Final = _Unread()
+
+
+def record(
+    session: Session,
+    user: User,
+    kind: str,
+    step: str,
+    progress: Progress | _Unread | None = _UNREAD,
+) -> None:
     """Write an event of ``user`` in the caller's transaction, with its summaries.
 
     Called after the caller changed the row: ``user.onboarding_step`` is where the user is
-    now. The caller holds the user's row lock (``save_step``, ``record_step_opened``) or
-    has just updated the row (``complete_onboarding``), so a user's events never race.
+    now. The caller holds the user's row lock (``save_step``, ``open_step``) or has just
+    updated the row (``complete_onboarding``), so a user's events never race.
 
     Args:
         session: The open session of the change.
         user: The user row as it is now.
         kind: One of :data:`KINDS`.
         step: The step it is about.
+        progress: The user's progress row, if the caller read it with the user row it
+            locked (:func:`with_progress`; ``None``: no row yet): no read of it here.
     """
     assert user.id is not None and kind in KINDS
     now = utcnow()
@@ -176,7 +225,9 @@ def record(session: Session, user: User, kind: str, step: str) -> None:
     reached = str(user.onboarding_step)
     # Core statements, built once: this runs inside every save, and ORM objects for two
     # small rows cost more than the SQL.
-    found = session.execute(_PROGRESS, {"user_id": user.id}).first()
+    found: Any = progress
+    if isinstance(progress, _Unread):
+        found = session.execute(_PROGRESS, {"user_id": user.id}).first()
     journey = dict(found.journey or {}) if found is not None else {}
     added = track(journey, kind, step, version, now)
     values = {"flow_version": version, "method": method, "journey": journey}
@@ -224,7 +275,7 @@ def _table(model: type[Any]) -> sa.Table:
     return cast(sa.Table, sa.inspect(model).local_table)
 
 
-_PROGRESS: Final = sa.select(col(OnboardingProgress.step), col(OnboardingProgress.journey)).where(
+_PROGRESS: Final = sa.select(*_PROGRESS_COLUMNS).where(
     col(OnboardingProgress.user_id) == sa.bindparam("user_id")
 )
 

@@ -28,7 +28,7 @@ from onboard_app.models import (
     utcnow,
 )
 from onboard_app.services import events
-from onboard_app.services.db import session_scope
+from onboard_app.services.db import get_engine, get_read_engine, session_scope
 from onboard_app.services.onboarding import (
     COMPLETED,
     REVIEW,
@@ -531,12 +531,45 @@ def prune_device_sessions(now: datetime, url: str | None = None) -> int:
     return int(getattr(done, "rowcount", 0))
 
 
-def _answers_row(session: Session, user_id: int) -> OnboardingAnswers:
-    row = session.get(OnboardingAnswers, user_id)
-    if row is None:
-        row = OnboardingAnswers(user_id=user_id)
-        session.add(row)
-    return row
+#: A user row and their answers row, in one read by primary key. Built once: building a
+#: statement and its cache key on every call costs about as much as running it on SQLite.
+_USER_AND_ANSWERS: Final = (
+    sa.select(User, OnboardingAnswers)
+    .outerjoin(OnboardingAnswers, col(OnboardingAnswers.user_id) == col(User.id))
+    .where(col(User.id) == sa.bindparam("user_id"))
+)
+#: The same with the user row locked (PostgreSQL) and their progress row: the one read of a
+#: change that records an event (``save_step``, ``open_step``). The lock is taken before
+#: anything is decided, so two tabs of a user change and record one after the other.
+_LOCKED_FOR_EVENT: Final = events.with_progress(_USER_AND_ANSWERS).with_for_update(of=User)
+
+
+def _one_user(
+    session: Session, query: sa.Select[*tuple[Any, ...]], user_id: int
+) -> tuple[Any, ...]:
+    """The one row ``query`` reads for ``user_id``.
+
+    Raises:
+        UserGone: If the user does not exist.
+    """
+    found = session.execute(query, {"user_id": user_id}).first()
+    if found is None:
+        raise UserGone(user_id)
+    return tuple(found)
+
+
+def _user_and_answers(session: Session, user_id: int) -> tuple[User, OnboardingAnswers | None]:
+    """The user and answers rows (``None``: no answers row)."""
+    user, answers = _one_user(session, _USER_AND_ANSWERS, user_id)
+    return user, answers
+
+
+def _locked_for_event(
+    session: Session, user_id: int
+) -> tuple[User, OnboardingAnswers | None, events.Progress | None]:
+    """The user row, locked, with their answers and progress rows (``None``: no row)."""
+    user, answers, step, journey = _one_user(session, _LOCKED_FOR_EVENT, user_id)
+    return user, answers, events.progress_of(step, journey)
 
 
 #: Fields stored on the user row; the others on the answers row: a column of the field's
@@ -551,6 +584,8 @@ def _has_column(name: str) -> bool:
 def load_answers(user_id: int, url: str | None = None) -> Answers:
     """The stored onboarding answers of a user, for every field of the spec.
 
+    One SELECT, so it runs on the read engine (autocommit on PostgreSQL: no transaction).
+
     Args:
         user_id: The user.
         url: Database URL.
@@ -561,11 +596,8 @@ def load_answers(user_id: int, url: str | None = None) -> Answers:
     Raises:
         UserGone: If the user does not exist.
     """
-    with session_scope(url) as session:
-        user = session.get(User, user_id)
-        if user is None:
-            raise UserGone(user_id)
-        return _to_answers(user, session.get(OnboardingAnswers, user_id))
+    with Session(get_read_engine(url)) as session:
+        return _to_answers(*_user_and_answers(session, user_id))
 
 
 def _to_answers(user: User, row: OnboardingAnswers | None) -> Answers:
@@ -631,9 +663,7 @@ def save_step(
     """
     spec = spec_of(step)
     with session_scope(url) as session:
-        user = session.get(User, user_id, with_for_update=True)
-        if user is None:
-            raise UserGone(user_id)
+        user, answers, progress = _locked_for_event(session, user_id)
         reached = parse_step(user.onboarding_step) or first_step()
         completed = reached == COMPLETED
         if (
@@ -649,7 +679,8 @@ def save_step(
         )
         if errors:
             raise StepInputError(errors)
-        answers = _answers_row(session, user_id)
+        if answers is None:
+            answers = OnboardingAnswers(user_id=user_id)
         _store(user, answers, clean)
         skipped = set(answers.skipped or ())
         if skip:
@@ -657,13 +688,15 @@ def save_step(
         else:
             skipped.discard(step)
         answers.skipped = sorted(skipped)
-        answers.updated_at = utcnow()
-        if not editing:
-            user.onboarding_step = reached_after_save(reached, _to_answers(user, answers))
-            events.record(session, user, events.SKIPPED if skip else events.SAVED, step)
-        user.updated_at = utcnow()
+        # Every change to the rows is made before the event's first statement flushes
+        # them: one UPDATE of each.
+        answers.updated_at = user.updated_at = utcnow()
         session.add(user)
         session.add(answers)
+        if not editing:
+            user.onboarding_step = reached_after_save(reached, _to_answers(user, answers))
+            kind = events.SKIPPED if skip else events.SAVED
+            events.record(session, user, kind, step, progress)
     # The row was read FOR UPDATE and every change to it is made here: what it holds is
     # what was written (no read back).
     return user
@@ -717,11 +750,58 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
     return CompletionResult(user, transitioned=transitioned)
 
 
-def record_step_opened(user_id: int, step: Step, url: str | None = None) -> bool:
-    """Record that a wizard page's loader opened ``step`` (after its own access check).
+@dataclass(frozen=True)
+class OpenedStep:
+    """Outcome of :func:`open_step`.
 
-    The step must be open to the user by the row; what happens is written by the server
-    alone. An event that cannot be written never stops the wizard: it is logged and lost.
+    Attributes:
+        answers: The user's stored answers.
+        recorded: Whether the ``opened`` event was written.
+    """
+
+    answers: Answers
+    recorded: bool
+
+
+def open_step(user_id: int, step: Step, url: str | None = None) -> OpenedStep:
+    """A wizard page's load: record that its loader opened ``step``; read the answers.
+
+    One transaction: the user row is read locked, with the answers and the progress the
+    event needs. The step must be open to the user by the row; what happens is written by
+    the server alone. An event that cannot be written never stops the wizard: it is logged
+    and lost, and the answers read before it are returned.
+
+    Args:
+        user_id: The user (from a verified token).
+        step: The step the loader opened (after its own access check).
+        url: Database URL.
+
+    Returns:
+        The answers, and whether the event was recorded.
+
+    Raises:
+        UserGone: If the user does not exist.
+    """
+    with Session(get_engine(url), expire_on_commit=False) as session:
+        user, row, progress = _locked_for_event(session, user_id)
+        answers = _to_answers(user, row)
+        reached = parse_step(user.onboarding_step)
+        if reached is None or not can_open(step, reached):
+            return OpenedStep(answers, recorded=False)  # the read ends, rolled back
+        try:
+            events.record(session, user, events.OPENED, step, progress)
+            session.commit()
+        except SQLAlchemyError:
+            session.rollback()
+            log.warning(
+                "could not record opening step %s for user %s", step, user_id, exc_info=True
+            )
+            return OpenedStep(answers, recorded=False)
+    return OpenedStep(answers, recorded=True)
+
+
+def record_step_opened(user_id: int, step: Step, url: str | None = None) -> bool:
+    """Record that a wizard page's loader opened ``step`` (:func:`open_step`, answers unused).
 
     Args:
         user_id: The user (from a verified token).
@@ -729,16 +809,12 @@ def record_step_opened(user_id: int, step: Step, url: str | None = None) -> bool
         url: Database URL.
 
     Returns:
-        True if the event was recorded.
+        True if the event was recorded (never for a user who does not exist).
     """
     try:
-        with session_scope(url) as session:
-            user = session.get(User, user_id, with_for_update=True)
-            reached = parse_step(user.onboarding_step) if user is not None else None
-            if user is None or reached is None or not can_open(step, reached):
-                return False
-            events.record(session, user, events.OPENED, step)
-            return True
+        return open_step(user_id, step, url).recorded
+    except UserGone:
+        return False
     except SQLAlchemyError:
         log.warning("could not record opening step %s for user %s", step, user_id, exc_info=True)
         return False

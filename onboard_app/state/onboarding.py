@@ -165,13 +165,22 @@ class AnswersForm(rx.State, mixin=True):
                 submitted[name] = self.values.get(name, "")
         return submitted
 
-    async def _open(self) -> Events:
-        """The saved answers into the drafts (a page's ``on_load``, after the gate)."""
+    async def _open(self, step: str | None = None) -> Events:
+        """The saved answers into the drafts (a page's ``on_load``, after the gate).
+
+        Args:
+            step: The wizard step the page opens: its ``opened`` event is recorded in the
+                same transaction (``None``: a page that is no step, settings).
+        """
         session_state, session = await session_of(self)
         if session is None:  # not reached: the loaders require a session
             return None
         try:
-            answers = await asyncio.to_thread(users.load_answers, session.user.id)
+            if step is None:
+                answers = await asyncio.to_thread(users.load_answers, session.user.id)
+            else:
+                opened = await asyncio.to_thread(users.open_step, session.user.id, step)
+                answers = opened.answers
         except users.UserGone:
             await session_state._forget()
             return rx.redirect(routes.LOGIN, replace=True)
@@ -268,8 +277,7 @@ class OnboardingState(AnswersForm, rx.State):
             self.current_step = self._open_step = ""
             return rx.redirect(target, replace=True)
         self.current_step = self._open_step = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
-        await asyncio.to_thread(users.record_step_opened, session.user.id, self._open_step)
-        return await self._open()
+        return await self._open(self._open_step)
 
     @requires(access.OPEN_STEP)
     def set_field(self, name: str, value: str) -> None:
