@@ -104,10 +104,12 @@ class CompletionResult:
     Attributes:
         user: The user row after the call.
         transitioned: True only for the one call that moved the user to COMPLETED.
+        answers: The user's answers (what Finish checked; explore ranks by them).
     """
 
     user: User
     transitioned: bool
+    answers: Answers
 
 
 def normalise_email(email: object) -> str | None:
@@ -720,18 +722,19 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
         UserGone: The user no longer exists.
     """
     with session_scope(url) as session:
-        user = session.get(User, user_id)
-        if user is None:
-            raise UserGone(user_id)
+        user, row = _user_and_answers(session, user_id)
+        answers = _to_answers(user, row)
         if user.onboarding_step == COMPLETED:
-            return CompletionResult(user, transitioned=False)
-        missing = unanswered_steps(_to_answers(user, session.get(OnboardingAnswers, user_id)))
+            return CompletionResult(user, transitioned=False, answers=answers)
+        missing = unanswered_steps(answers)
         if missing:
             raise StepsMissing(missing)
         if user.onboarding_step != REVIEW:
             raise StepsMissing([parse_step(user.onboarding_step) or first_step()])
         now = utcnow()
-        result = session.execute(
+        # RETURNING refreshes the row from the update itself (no read back); a call that
+        # lost the race to a concurrent one reads the winner's row instead.
+        moved = session.execute(
             sa.update(User)
             .where(col(User.id) == user_id, col(User.onboarding_step) == REVIEW)
             .values(
@@ -740,14 +743,15 @@ def complete_onboarding(user_id: int, url: str | None = None) -> CompletionResul
                 flow_version=flow_version(),
                 updated_at=now,
             )
-            .execution_options(synchronize_session=False)
-        )
-        transitioned = getattr(result, "rowcount", 0) == 1
-        session.expire(user)
-        session.refresh(user)
+            .returning(User)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        ).first()
+        transitioned = moved is not None
         if transitioned:
             events.record(session, user, events.FINISHED, REVIEW)
-    return CompletionResult(user, transitioned=transitioned)
+        else:
+            session.refresh(user)
+    return CompletionResult(user, transitioned=transitioned, answers=answers)
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,11 @@ class Card:
 
 
 def _interests_and_page(
-    user_id: int, query: str, chips: list[str], page: int
+    user_id: int, query: str, chips: list[str], page: int, interests: list[str] | None = None
 ) -> tuple[list[str], catalogue.ExplorePage]:
-    """The user's interests and the page of items they rank (blocking: run in a thread)."""
-    interests = list(users.load_answers(user_id).get("interests"))
+    """The user's interests (unless given) and the page of items they rank (blocking)."""
+    if interests is None:
+        interests = list(users.load_answers(user_id).get("interests"))
     return interests, catalogue.explore(
         interests, query=query, topics=chips, page=page, page_size=PAGE_SIZE
     )
@@ -85,11 +86,16 @@ class ExploreState(rx.State):
             return None
         return await self._load_for(session.user.id)
 
-    async def _load_for(self, user_id: int) -> Events:
-        """Load the page of items the current filters select for ``user_id``."""
+    async def _load_for(self, user_id: int, interests: list[str] | None = None) -> Events:
+        """Load the page of items the current filters select for ``user_id``.
+
+        Args:
+            user_id: The verified user.
+            interests: Their interests, when the caller has just read them (else read here).
+        """
         try:
             self.interests, result = await asyncio.to_thread(
-                _interests_and_page, user_id, self.query, list(self.chips), self.page
+                _interests_and_page, user_id, self.query, list(self.chips), self.page, interests
             )
         except (SQLAlchemyError, users.UserGone):
             log.exception("explore failed for user %s", user_id)
@@ -114,15 +120,16 @@ class ExploreState(rx.State):
         self.loaded = True
         return None
 
-    async def _prefill(self, user_id: int) -> None:
+    async def _prefill(self, user_id: int, interests: list[str]) -> None:
         """Page 1, unfiltered, for a user who has just finished onboarding.
 
         Finish sends it with the new token and the redirect, so explore draws its results
         without a round trip of its own; its ``on_load`` then has nothing to fetch. Private
-        (no client can call it): the caller has verified ``user_id``.
+        (no client can call it): the caller has verified ``user_id``, and read its
+        ``interests`` in Finish's own transaction.
         """
         self.query, self.chips, self.page = "", [], 1
-        await self._load_for(user_id)
+        await self._load_for(user_id, interests)
         self._prefilled_for = 0 if self.failed else user_id
 
     @requires(COMPLETED)

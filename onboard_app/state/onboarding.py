@@ -388,7 +388,8 @@ class OnboardingState(AnswersForm, rx.State):
         if result.transitioned:
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
         # Explore's first page travels with the token and the redirect: one message.
-        await (await self.get_state(ExploreState))._prefill(session.user.id)
+        interests = list(result.answers.get("interests"))
+        await (await self.get_state(ExploreState))._prefill(session.user.id, interests)
         # The wizard is done: a wizard page opened later shows nothing on its way to explore.
         self.saving = self.loaded = False
         return [

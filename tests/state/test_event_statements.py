@@ -40,7 +40,7 @@ PINNED: dict[str, dict[str, Cost]] = {
     "open_step": {"sqlite": Cost(5, 2, 1, 2), "postgresql": Cost(5, 1, 1, 2)},
     "open_step again": {"sqlite": Cost(4, 2, 1, 2), "postgresql": Cost(4, 1, 1, 2)},
     "submit": {"sqlite": Cost(7, 2, 1, 2), "postgresql": Cost(7, 1, 1, 2)},
-    "finish_onboarding": {"sqlite": Cost(11, 4, 1, 3), "postgresql": Cost(11, 2, 1, 3)},
+    "finish_onboarding": {"sqlite": Cost(8, 3, 1, 3), "postgresql": Cost(8, 2, 1, 3)},
     "explore load": {"sqlite": Cost(3, 3, 0, 2), "postgresql": Cost(3, 1, 0, 2)},
 }
 
