@@ -221,15 +221,10 @@ def confirm_with_code(
 
 def _confirmed(user_id: int, url: str | None) -> User:
     """Mark the address verified; the first time, end every session the account had."""
-    with session_scope(url) as session:
-        first_time = session.execute(
-            sa.update(User)
-            .where(col(User.id) == user_id, col(User.email_verified_at).is_(None))
-            .values(email_verified_at=utcnow(), updated_at=utcnow())
-        )
-    if getattr(first_time, "rowcount", 0) == 1:
-        end_other_sessions(user_id, keep=None, url=url)  # the confirming browser signs in anew
-    return _row(user_id, url)
+    user = users.confirm_email(user_id, url)  # the confirming browser signs in anew
+    if user is None:  # deleted between the link and now
+        raise LinkRefused(Refusal.INVALID)
+    return user
 
 
 def _row(user_id: int, url: str | None) -> User:

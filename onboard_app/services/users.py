@@ -360,15 +360,14 @@ def create_device_session(user_id: int, new: NewDeviceSession, url: str | None =
                 col(DeviceSession.expires_at) <= new.created_at,
             )
         )
-        # The version as of this statement: an ending of sessions that committed since the
-        # lock above (SQLite has none) is not missed.
+        # The version as of this statement, stored and returned: an ending of sessions that
+        # committed since the lock above (SQLite has none) is not missed.
         current = sa.select(col(User.token_version)).where(col(User.id) == user_id)
-        session.execute(
-            sa.insert(DeviceSession).values(
-                **_session_values(user_id, new), token_version=current.scalar_subquery()
-            )
-        )
-        version: int = session.execute(current).scalar_one()
+        version: int = session.execute(
+            sa.insert(DeviceSession)
+            .values(**_session_values(user_id, new), token_version=current.scalar_subquery())
+            .returning(col(DeviceSession.token_version))
+        ).scalar_one()
     return version
 
 
@@ -482,6 +481,8 @@ def end_device_sessions(
             .where(col(User.id) == user_id)
             .values(token_version=User.token_version + 1, updated_at=utcnow())
         )
+        if only is None and keep is None:
+            return int(ended)  # every row is gone, and none can start under the lock: no carry
         current = sa.select(col(User.token_version)).where(col(User.id) == user_id)
         session.execute(
             sa.update(DeviceSession)
@@ -489,6 +490,34 @@ def end_device_sessions(
             .values(token_version=DeviceSession.token_version + 1)
         )
     return int(ended)
+
+
+def confirm_email(user_id: int, url: str | None = None) -> User | None:
+    """Mark the user's address verified; the first time, end every session the account had.
+
+    One transaction: the conditional UPDATE that confirms the address also moves the token
+    version (as :func:`end_device_sessions` does: every token minted before is dead) and
+    holds the row lock while the session rows are deleted, so a sign-in waits for it.
+
+    Args:
+        user_id: The user (from a used verification link or code).
+        url: Database URL.
+
+    Returns:
+        The user row after the call, or ``None`` if the user does not exist.
+    """
+    now = utcnow()
+    with session_scope(url) as session:
+        confirmed = session.execute(
+            sa.update(User)
+            .where(col(User.id) == user_id, col(User.email_verified_at).is_(None))
+            .values(email_verified_at=now, updated_at=now, token_version=User.token_version + 1)
+            .returning(User)
+        ).scalar_one_or_none()
+        if confirmed is None:  # confirmed before (or no such user): nothing changes
+            return session.get(User, user_id)
+        session.execute(sa.delete(DeviceSession).where(col(DeviceSession.user_id) == user_id))
+    return confirmed
 
 
 def live_device_sessions(

@@ -36,7 +36,7 @@ any_db = test_email_links.any_db
 #: a one-statement read (the session check, explore's answers) runs in autocommit, no
 #: transaction; on SQLite each is one.
 PINNED: dict[str, dict[str, Cost]] = {
-    "submit_code": {"sqlite": Cost(13, 6, 6, 3), "postgresql": Cost(13, 6, 6, 3)},
+    "submit_code": {"sqlite": Cost(8, 4, 4, 3), "postgresql": Cost(8, 4, 4, 3)},
     "open_step": {"sqlite": Cost(5, 2, 1, 2), "postgresql": Cost(5, 1, 1, 2)},
     "open_step again": {"sqlite": Cost(4, 2, 1, 2), "postgresql": Cost(4, 1, 1, 2)},
     "submit": {"sqlite": Cost(7, 2, 1, 2), "postgresql": Cost(7, 1, 1, 2)},
