@@ -198,6 +198,25 @@ def _results() -> rx.Component:
     )
 
 
+def _all_set() -> rx.Component:
+    """Right after Finish: onboarding is done (once; the next visit does not say it)."""
+    return rx.cond(
+        ExploreState.welcome,
+        rx.callout(
+            "You're all set. Welcome to Onboard!",
+            icon="circle-check",
+            color_scheme="green",
+            # The page's gray background under the callout's tint: its text needs the
+            # darker shade to keep 4.5:1.
+            high_contrast=True,
+            role="status",
+            size="1",
+            id="all-set",
+            width="100%",
+        ),
+    )
+
+
 def explore_page() -> rx.Component:
     """Items ranked by the user's interests, with search, topic chips and pages."""
     return app_shell(
@@ -227,7 +246,7 @@ def explore_page() -> rx.Component:
             # The heading and the greeting are drawn first; the search, the filters and
             # the results (already here when Finish sent them) right after that frame.
             after_first_paint(
-                rx.fragment(_toolbar(), _results()),
+                rx.fragment(_all_set(), _toolbar(), _results()),
                 placeholder=rx.fragment(rx.box(height="40px", width="100%"), loading()),
             ),
             spacing="5",

@@ -56,6 +56,9 @@ class ExploreState(rx.State):
     interests: list[str] = []
     loaded: bool = False
     failed: bool = False
+    #: Shown once, right after Finish: the page says onboarding is done (not a toast: a
+    #: toast is drawn by another part of the page, in the frames explore draws first).
+    welcome: bool = False
     #: The user whose page 1 came with Finish (:meth:`_prefill`; 0: none): their next
     #: ``on_load`` fetches nothing.
     _prefilled_for: int = 0
@@ -131,6 +134,18 @@ class ExploreState(rx.State):
         self.query, self.chips, self.page = "", [], 1
         await self._load_for(user_id, interests)
         self._prefilled_for = 0 if self.failed else user_id
+        self.welcome = True
+
+    async def _close_wizard(self) -> None:
+        """After Finish, once explore is drawn: a wizard page opened later shows nothing.
+
+        Finish leaves the review page as it is (redrawing the page being left would delay
+        explore); this runs with explore's first ``on_load``, when that page is gone.
+        """
+        from onboard_app.state.onboarding import OnboardingState  # imports this module
+
+        wizard = await self.get_state(OnboardingState)
+        wizard.loaded = False
 
     @requires(COMPLETED)
     async def load(self) -> Events:
@@ -139,7 +154,9 @@ class ExploreState(rx.State):
         prefilled = session is not None and self._prefilled_for == session.user.id
         self._prefilled_for = 0
         if prefilled and self.loaded:  # this user's page 1, still shown: nothing to fetch
+            await self._close_wizard()
             return None
+        self.welcome = False  # said once, on the visit Finish opened
         self.page = 1
         return await self._refresh()
 

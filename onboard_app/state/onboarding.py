@@ -387,12 +387,10 @@ class OnboardingState(AnswersForm, rx.State):
         session_state._remint_from(session, result.user)
         if result.transitioned:
             audit("finish", user_id=session.user.id, flow_version=result.user.flow_version)
-        # Explore's first page travels with the token and the redirect: one message.
+        # Explore's first page (and its welcome) travels with the token and the redirect.
         interests = list(result.answers.get("interests"))
         await (await self.get_state(ExploreState))._prefill(session.user.id, interests)
-        # The wizard is done: a wizard page opened later shows nothing on its way to explore.
-        self.saving = self.loaded = False
-        return [
-            rx.redirect(routes.EXPLORE, replace=True),
-            rx.toast.success("You're all set. Welcome to Onboard!"),
-        ]
+        # This page's content stays as it is until explore replaces it: redrawing the page
+        # being left would delay explore (explore's loader empties it, `_close_wizard`).
+        self.saving = False
+        return rx.redirect(routes.EXPLORE, replace=True)

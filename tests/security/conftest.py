@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from onboard_app.services.db import get_engine
 from onboard_app.services.users import get_user_by_email
 from onboard_app.settings import Settings
+from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
 from tests.state.harness import Client, redirects
@@ -96,10 +97,11 @@ async def sign_up(tab: Client | None = None, email: str | None = None) -> Person
 
 
 async def completed_person() -> Person:
-    """A user who finished onboarding."""
+    """A user who finished onboarding, on the explore page Finish sent them to."""
     person = await sign_up()
     await reach_review(person.tab)
     assert redirects(await person.tab.call(OnboardingState.finish_onboarding)) == ["/explore"]
+    assert await person.tab.open("/explore", ExploreState.load) == []
     return person
 
 

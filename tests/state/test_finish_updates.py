@@ -2,7 +2,8 @@
 redirect, then nothing.
 
 Every update after the redirect would make the browser redraw the page it leaves while it
-renders explore. Reflex sends the dirty vars of each yield as one update,
+renders explore, and so would a change to what the review page shows (only the busy flag
+changes back). Reflex sends the dirty vars of each yield as one update,
 so the test steps through the handler the way the event processor does and looks at what
 each yield leaves dirty.
 """
@@ -16,7 +17,7 @@ from onboard_app.settings import Settings
 from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState, admit
-from tests.state.harness import Client, redirects
+from tests.state.harness import Client, redirects, toasts
 from tests.state.wizard import fill_profile, reach_review
 
 pytestmark = pytest.mark.asyncio
@@ -44,11 +45,21 @@ async def test_a_finish_ends_with_the_redirect_and_nothing_after_it(
     assert busy == ([None], {"saving"})
     events, dirty = done
     assert redirects(events) == ["/explore"]
-    assert {"saving", "loaded"} <= dirty
+    # No toast either: explore says onboarding is done on the page itself.
+    assert len(events) == 1 and toasts(events) == []
+    assert dirty == {"saving"}
     assert client.state(SessionState).reached_step == "completed"
     wizard = client.state(OnboardingState)
-    assert wizard.saving is False and wizard.loaded is False
+    assert wizard.saving is False and wizard.loaded is True
     assert after == ([], set())
+    # Explore's loader, once the browser shows explore, closes the wizard: a wizard page
+    # opened later shows nothing on its way back to explore.
+    assert await client.open("/explore", ExploreState.load) == []
+    assert wizard.loaded is False
+    assert redirects(await client.open("/onboarding/review", OnboardingState.open_step)) == [
+        "/explore"
+    ]
+    assert wizard.loaded is False
 
 
 async def test_a_refused_finish_clears_its_busy_flag_and_shows_the_review_again(
@@ -80,14 +91,18 @@ async def test_explores_first_page_comes_with_the_finish_and_its_loader_fetches_
     first = list(explore.cards)
     assert explore.loaded and first and explore.total > 0 and explore.page == 1
     assert explore.interests and all(card.reason for card in first[:1])
+    assert explore.welcome
     explore.dirty_vars.clear()
     assert await client.open("/explore", ExploreState.load) == []
     # Nothing fetched, nothing to send (only its own backend flag changed).
     assert explore.dirty_vars == {"_prefilled_for"}
-    # The next visit loads again (the answers may have changed in between).
+    assert explore.welcome
+    # The next visit loads again (the answers may have changed in between), without the
+    # welcome: it is said once.
     explore.cards = []
     assert await client.open("/explore", ExploreState.load) == []
     assert [card.slug for card in explore.cards] == [card.slug for card in first]
+    assert not explore.welcome
 
 
 async def test_a_prefilled_page_is_skipped_only_for_its_own_user_while_it_is_shown(
