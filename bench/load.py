@@ -52,6 +52,7 @@ from tests.fakes.smtp import SmtpFake  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 EVENT_TARGET_MS = 150.0
+LAG_TICK_S = 0.01
 SERVER_ERROR = re.compile(r"Traceback|\[Reflex Backend Exception\]|\"level\": \"error\"")
 
 
@@ -96,6 +97,8 @@ class LoadResult:
         cpu: The CPU shares of the run (load generator, app, the rest).
         sends: (sent at, event group, latency ms) of every event, for rates over a window.
         cpu_seconds: CPU seconds of the app's processes and of its PostgreSQL backends.
+        loop_lag: How late the generator's own event loop woke a 10 ms timer, milliseconds
+            (each event's latency includes that much of the generator's own delay).
     """
 
     setup: Setup
@@ -111,6 +114,18 @@ class LoadResult:
     cpu: str = ""
     sends: list[tuple[float, str, float]] = field(default_factory=list)
     cpu_seconds: tuple[float, float] = (0.0, 0.0)
+    loop_lag: list[float] = field(default_factory=list)
+
+    def lag_line(self) -> str:
+        """The generator's loop lag, p50 / p95 / max: client delay read as latency."""
+        if not self.loop_lag:
+            return "load generator's event loop: not sampled"
+        lags = sorted(self.loop_lag)
+        p95 = lags[min(len(lags) - 1, int(len(lags) * 0.95))]
+        return (
+            f"load generator's event loop late by p50 {statistics.median(lags):.1f} / "
+            f"p95 {p95:.1f} / max {lags[-1]:.1f} ms (a 10 ms timer, {len(lags)} samples)"
+        )
 
     @property
     def peak(self) -> int:
@@ -247,9 +262,17 @@ async def run_users(
             result.spans.append((started, time.perf_counter()))
             await client.close()
 
+    async def watch_loop() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(LAG_TICK_S)
+            result.loop_lag.append((time.perf_counter() - before - LAG_TICK_S) * 1000)
+
+    watcher = asyncio.create_task(watch_loop())
     started = time.perf_counter()
     await asyncio.gather(*(user(i) for i in range(users)))
     result.seconds = time.perf_counter() - started
+    watcher.cancel()
     for client in clients:
         for timing in client.timings:
             ms = timing.seconds * 1000
@@ -382,6 +405,7 @@ def run_setup(
             results.append(result)
             print(f"  ... {setup.label}: {users} users done in {result.seconds:.1f} s", flush=True)
             print("  " + result.cpu, flush=True)
+            print("  " + result.lag_line(), flush=True)
         if app.trace_dir is not None:
             # The batch exporters write every 0.5 s; an opportunistic lease saves the state
             # when it ends (half Reflex's 10 s lock expiration).

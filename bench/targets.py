@@ -115,6 +115,8 @@ def inflight(max_load: float, wait: float) -> list[str]:
         f" server errors {r.server_errors} (target 0 errors, p95 <= {INFLIGHT_P95_MS:.0f} ms:"
         f" {_verdict(met)})",
         "  " + run.cpu_line,
+        "  " + r.lag_line(),
+        *load.format_breakdown(r).splitlines(),
         *(f"    e.g. {e}" for e in sorted(set(r.errors))[:3]),
     ]
 
@@ -143,6 +145,7 @@ def storm(max_load: float, wait: float) -> list[str]:
         f" {_verdict(met)})",
         "  " + _events(r, "setter", "open wizard step", "submit", "submit step"),
         "  " + run.cpu_line,
+        "  " + r.lag_line(),
         *(f"    e.g. {e}" for e in sorted(set(r.errors))[:3]),
     ]
 
