@@ -59,8 +59,8 @@ class ExploreState(rx.State):
     #: Shown once, right after Finish: the page says onboarding is done (not a toast: a
     #: toast is drawn by another part of the page, in the frames explore draws first).
     welcome: bool = False
-    #: The user whose page 1 came with Finish (:meth:`_prefill`; 0: none): their next
-    #: ``on_load`` fetches nothing.
+    #: The user who has just finished in this tab (:meth:`_prefill`; 0: none): their next
+    #: ``on_load`` is the visit Finish opened (nothing to fetch if page 1 came along).
     _prefilled_for: int = 0
 
     @rx.var
@@ -132,8 +132,8 @@ class ExploreState(rx.State):
         ``interests`` in Finish's own transaction.
         """
         self.query, self.chips, self.page = "", [], 1
-        await self._load_for(user_id, interests)
-        self._prefilled_for = 0 if self.failed else user_id
+        await self._load_for(user_id, interests)  # if it failed, explore's loader tries again
+        self._prefilled_for = user_id
         self.welcome = True
 
     async def _close_wizard(self) -> None:
@@ -153,10 +153,13 @@ class ExploreState(rx.State):
         session = verified_session()
         prefilled = session is not None and self._prefilled_for == session.user.id
         self._prefilled_for = 0
-        if prefilled and self.loaded:  # this user's page 1, still shown: nothing to fetch
+        if not prefilled:
+            if self.welcome:  # said once, on the visit Finish opened
+                self.welcome = False
+        else:
             await self._close_wizard()
-            return None
-        self.welcome = False  # said once, on the visit Finish opened
+            if self.loaded:  # this user's page 1, still shown: nothing to fetch
+                return None
         self.page = 1
         return await self._refresh()
 

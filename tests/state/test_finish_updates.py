@@ -11,7 +11,9 @@ each yield leaves dirty.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from onboard_app.services import catalogue
 from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.settings import Settings
 from onboard_app.state.explore import ExploreState
@@ -118,3 +120,26 @@ async def test_a_prefilled_page_is_skipped_only_for_its_own_user_while_it_is_sho
         assert await client.open("/explore", ExploreState.load) == []
         assert [card.slug for card in explore.cards] == first and explore.loaded
         assert explore._prefilled_for == 0
+
+
+async def test_a_finish_whose_first_page_failed_still_welcomes_and_explore_loads_it(
+    app_db: Settings, client: Client, signed_up, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_catalogue(app_db.database_url)
+    await signed_up(client)
+    await reach_review(client)
+    working = catalogue.explore
+
+    def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT", {}, ConnectionError("database down"))
+
+    monkeypatch.setattr(catalogue, "explore", unreachable)
+    *_, (events, _), _after = await _updates(client)
+    assert redirects(events) == ["/explore"]  # finished all the same: the token says so
+    explore = client.state(ExploreState)
+    assert explore.failed and not explore.loaded and explore.welcome
+    monkeypatch.setattr(catalogue, "explore", working)
+    # The visit Finish opened: the page is fetched now, and still says welcome.
+    assert await client.open("/explore", ExploreState.load) == []
+    assert explore.loaded and explore.cards and explore.welcome and not explore.failed
+    assert client.state(OnboardingState).loaded is False
