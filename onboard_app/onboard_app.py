@@ -97,7 +97,6 @@ from onboard_app.pages.account_recovery import (  # noqa: E402
 )
 from onboard_app.settings import get_settings  # noqa: E402
 from onboard_app.state.account_recovery import (  # noqa: E402
-    ForgotPasswordState,
     ResetPasswordState,
 )
 from onboard_app.state.auth import VerifyEmailState  # noqa: E402
@@ -112,7 +111,10 @@ app.add_page(
     forgot_password_page,
     route=routes.FORGOT_PASSWORD,
     title="Forgot your password · Onboard",
-    on_load=[ForgotPasswordState.reset_form, SessionState.guard],
+    # Its form is emptied by the links that open it and by a fresh load's connect, not
+    # here: Reflex sends on_load from an effect after the page is drawn, so a quick first
+    # submit could reach the server before it, and a reset then would wipe its answer.
+    on_load=SessionState.guard,
 )
 app.add_page(
     reset_password_page,

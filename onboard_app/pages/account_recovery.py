@@ -184,6 +184,7 @@ def reset_password_page() -> rx.Component:
                     rx.link(
                         "Ask for a new link",
                         href=routes.FORGOT_PASSWORD,
+                        on_click=ForgotPasswordState.reset_form,
                         id="to-forgot-password",
                         size="2",
                     ),

@@ -11,6 +11,7 @@ from onboard_app.components.oauth_buttons import oauth_buttons
 from onboard_app.components.passkeys import passkey_sign_in
 from onboard_app.components.two_factor import two_factor_sign_in
 from onboard_app.services.password_policy import MIN_LENGTH, SUGGESTED_LENGTH
+from onboard_app.state.account_recovery import ForgotPasswordState
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.two_factor import TwoFactorSignInState
 
@@ -38,6 +39,9 @@ def _password_step() -> rx.Component:
             below_password=rx.link(
                 "Forgot password?",
                 href=routes.FORGOT_PASSWORD,
+                # The form is emptied by the click, ahead of anything typed there (see
+                # onboard_app.py: not by the page's on_load, which can come after a submit).
+                on_click=ForgotPasswordState.reset_form,
                 id="to-forgot-password",
                 size="2",
                 margin_top="-0.5rem",

@@ -159,6 +159,23 @@ def test_forgot_password_resets_and_sends_the_old_session_to_login(
     other.context.close()
 
 
+def test_forgot_password_opened_again_from_login_shows_an_empty_form(page: Page) -> None:
+    # The link empties the form as it opens the page (the page's on_load does not: it can
+    # reach the server after a quick first submit and wipe its answer).
+    page.goto("/login")
+    page.locator("#to-forgot-password").click()
+    page.wait_for_url(at("/forgot-password"))
+    page.locator("#email").fill(new_email("again"))
+    page.locator("#submit").click()
+    expect(page.locator("#reset-sent")).to_be_visible(timeout=15_000)
+    page.locator("#to-login").click()
+    page.wait_for_url(at("/login"))
+    page.locator("#to-forgot-password").click()
+    page.wait_for_url(at("/forgot-password"))
+    expect(page.locator("#email")).to_have_value("")
+    expect(page.locator("#reset-sent")).to_have_count(0)
+
+
 def test_errors_are_tied_to_their_fields_and_take_the_focus(page: Page) -> None:
     page.goto("/signup")
     page.locator("#email").fill("ada@example")  # the browser takes it; the app does not
