@@ -153,13 +153,12 @@ class ExploreState(rx.State):
         session = verified_session()
         prefilled = session is not None and self._prefilled_for == session.user.id
         self._prefilled_for = 0
-        if not prefilled:
-            if self.welcome:  # said once, on the visit Finish opened
-                self.welcome = False
-        else:
+        if prefilled:
             await self._close_wizard()
             if self.loaded:  # this user's page 1, still shown: nothing to fetch
                 return None
+        elif self.welcome:  # said once, on the visit Finish opened
+            self.welcome = False
         self.page = 1
         return await self._refresh()
 
