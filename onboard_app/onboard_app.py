@@ -12,7 +12,6 @@ from onboard_app.security import security_headers
 from onboard_app.services.catalogue_seed import seed_catalogue
 from onboard_app.services.db import upgrade_to_head
 from onboard_app.services.onboarding import title_of, wizard_steps
-from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.explore import ExploreState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import AccessGate, SessionState, answer_backend_error
@@ -50,17 +49,14 @@ app = rx.App(
 app.add_middleware(AccessGate(), index=0)
 
 app.add_page(rx.fragment, route=routes.HOME, on_load=SessionState.guard, title="Onboard")
+# The login, sign-up and forgot-password forms are emptied by the links that open them
+# (components.auth_forms.form_link), by a fresh load's connect, and for a failed OAuth
+# sign-in by its redirect (which puts the message on the form), not by the pages' on_load:
+# Reflex sends on_load from an effect after the page is drawn, so a quick first submit
+# could reach the server before it, and a reset then would wipe its answer.
+app.add_page(login_page, route=routes.LOGIN, title="Log in · Onboard", on_load=SessionState.guard)
 app.add_page(
-    login_page,
-    route=routes.LOGIN,
-    title="Log in · Onboard",
-    on_load=[LoginState.reset_form, SessionState.guard],
-)
-app.add_page(
-    signup_page,
-    route=routes.SIGNUP,
-    title="Sign up · Onboard",
-    on_load=[SignupState.reset_form, SessionState.guard],
+    signup_page, route=routes.SIGNUP, title="Sign up · Onboard", on_load=SessionState.guard
 )
 for step in wizard_steps():
     app.add_page(
@@ -111,9 +107,7 @@ app.add_page(
     forgot_password_page,
     route=routes.FORGOT_PASSWORD,
     title="Forgot your password · Onboard",
-    # Its form is emptied by the links that open it and by a fresh load's connect, not
-    # here: Reflex sends on_load from an effect after the page is drawn, so a quick first
-    # submit could reach the server before it, and a reset then would wipe its answer.
+    # Its form is emptied by the links that open it, not here (see the login page above).
     on_load=SessionState.guard,
 )
 app.add_page(

@@ -1,9 +1,9 @@
-"""The forms of the sign-in pages: credentials, new password with its meter, code, email.
+"""The forms of the sign-in pages (credentials, new password, code, email), links to them.
 
 Every control has a visible label; its error is tied to it (``aria-invalid``,
 ``aria-describedby`` naming the error and the hint), and the states move the focus to the
 first invalid field after a refused submit. Forms are not reset on submit, so what was
-typed stays after a failed attempt.
+typed stays after a failed attempt; a link to a guest page empties that page's form.
 """
 
 from __future__ import annotations
@@ -13,9 +13,28 @@ from typing import Any
 import reflex as rx
 from reflex_base.vars.base import Var
 
+from onboard_app import routes
 from onboard_app.components.fields import form_error
 from onboard_app.services.account_settings import CURRENT_PASSWORD
-from onboard_app.state.auth import AuthFormState
+from onboard_app.state.account_recovery import ForgotPasswordState
+from onboard_app.state.auth import AuthFormState, LoginState, SignupState
+
+#: The form each guest page opens with: emptied by the links to it, not by its on_load.
+_FORM_OF_PAGE: dict[str, rx.EventHandler] = {
+    routes.LOGIN: LoginState.reset_form,
+    routes.SIGNUP: SignupState.reset_form,
+    routes.FORGOT_PASSWORD: ForgotPasswordState.reset_form,
+}
+
+
+def form_link(text: str, route: str, **props: Any) -> rx.Component:
+    """A link to the login, sign-up or forgot-password page that empties its form on click.
+
+    The click's reset reaches the server ahead of anything typed on the page. The page's
+    ``on_load`` does not reset (onboard_app.py): it can arrive after a quick first submit
+    and would wipe its answer. A fresh load's connect empties every form anyway.
+    """
+    return rx.link(text, href=route, on_click=_FORM_OF_PAGE[route], **props)
 
 
 def labelled(

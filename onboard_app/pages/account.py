@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
+from onboard_app.components.auth_forms import form_link
 from onboard_app.components.fields import form_error
 from onboard_app.components.layout import auth_card
 from onboard_app.state.account import ConfirmEmailState, DeleteAccountState
@@ -26,7 +27,7 @@ def confirm_email_page() -> rx.Component:
                     id="email-changed",
                 ),
                 rx.text("Log in with it from now on.", size="2"),
-                rx.link("Log in", href=routes.LOGIN, id="to-login", size="2"),
+                form_link("Log in", routes.LOGIN, id="to-login", size="2"),
                 spacing="3",
                 width="100%",
             ),
@@ -83,7 +84,7 @@ def account_deleted_page() -> rx.Component:
         ),
         rx.text(
             "Changed your mind? You are welcome to ",
-            rx.link("sign up again", href=routes.SIGNUP, id="to-signup"),
+            form_link("sign up again", routes.SIGNUP, id="to-signup"),
             ".",
             size="2",
         ),

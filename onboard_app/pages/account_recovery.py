@@ -5,7 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
-from onboard_app.components.auth_forms import code_form, email_field, new_password_form
+from onboard_app.components.auth_forms import (
+    code_form,
+    email_field,
+    form_link,
+    new_password_form,
+)
 from onboard_app.components.auth_forms import submit_button as submit
 from onboard_app.components.fields import form_error
 from onboard_app.components.layout import auth_card, loading
@@ -94,9 +99,9 @@ def verify_email_page() -> rx.Component:
         _dev_mailbox_note(),
         _footer(
             "Wrong address? ",
-            rx.link("Sign up again", href=routes.SIGNUP, id="to-signup"),
+            form_link("Sign up again", routes.SIGNUP, id="to-signup"),
             " or ",
-            rx.link("log in", href=routes.LOGIN, id="to-login"),
+            form_link("log in", routes.LOGIN, id="to-login"),
             ".",
         ),
         title="Check your email",
@@ -141,7 +146,7 @@ def forgot_password_page() -> rx.Component:
                 width="100%",
             ),
         ),
-        _footer("Remembered it? ", rx.link("Log in", href=routes.LOGIN, id="to-login")),
+        _footer("Remembered it? ", form_link("Log in", routes.LOGIN, id="to-login")),
         title="Forgot your password?",
         subtitle="Enter your email address and we will send you a link to choose a new one.",
     )
@@ -181,10 +186,9 @@ def reset_password_page() -> rx.Component:
                             id="link-error",
                         ),
                     ),
-                    rx.link(
+                    form_link(
                         "Ask for a new link",
-                        href=routes.FORGOT_PASSWORD,
-                        on_click=ForgotPasswordState.reset_form,
+                        routes.FORGOT_PASSWORD,
                         id="to-forgot-password",
                         size="2",
                     ),
@@ -194,7 +198,7 @@ def reset_password_page() -> rx.Component:
                 loading("1rem"),
             ),
         ),
-        _footer("Remembered it? ", rx.link("Log in", href=routes.LOGIN, id="to-login")),
+        _footer("Remembered it? ", form_link("Log in", routes.LOGIN, id="to-login")),
         title="Choose a new password",
         subtitle="It replaces your current one.",
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from onboard_app import routes
-from onboard_app.components.auth_forms import credentials_form
+from onboard_app.components.auth_forms import credentials_form, form_link
 from onboard_app.components.layout import auth_card
 from onboard_app.components.oauth_buttons import oauth_buttons
 from onboard_app.components.passkeys import passkey_sign_in
 from onboard_app.components.two_factor import two_factor_sign_in
 from onboard_app.services.password_policy import MIN_LENGTH, SUGGESTED_LENGTH
-from onboard_app.state.account_recovery import ForgotPasswordState
 from onboard_app.state.auth import LoginState, SignupState
 from onboard_app.state.two_factor import TwoFactorSignInState
 
@@ -36,12 +35,9 @@ def _password_step() -> rx.Component:
             submit_label="Log in",
             busy_label="Signing in…",
             password_autocomplete="current-password",  # noqa: S106 (autocomplete token)
-            below_password=rx.link(
+            below_password=form_link(
                 "Forgot password?",
-                href=routes.FORGOT_PASSWORD,
-                # The form is emptied by the click, ahead of anything typed there (see
-                # onboard_app.py: not by the page's on_load, which can come after a submit).
-                on_click=ForgotPasswordState.reset_form,
+                routes.FORGOT_PASSWORD,
                 id="to-forgot-password",
                 size="2",
                 margin_top="-0.5rem",
@@ -51,7 +47,7 @@ def _password_step() -> rx.Component:
         passkey_sign_in(),
         rx.text(
             "New here? ",
-            rx.link("Create an account", href=routes.SIGNUP, id="to-signup"),
+            form_link("Create an account", routes.SIGNUP, id="to-signup"),
             size="2",
             align="center",
             width="100%",
@@ -77,7 +73,7 @@ def signup_page() -> rx.Component:
         ),
         rx.text(
             "Already have an account? ",
-            rx.link("Log in", href=routes.LOGIN, id="to-login"),
+            form_link("Log in", routes.LOGIN, id="to-login"),
             size="2",
             align="center",
             width="100%",

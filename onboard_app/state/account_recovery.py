@@ -55,7 +55,7 @@ class ForgotPasswordState(rx.State):
 
     @requires(ANYONE)
     def reset_form(self) -> None:
-        """``on_load`` of the page: an empty form."""
+        """An empty form: called by the links that open the page (``form_link``)."""
         self.sent, self.form_error, self.field_errors, self.busy = False, "", {}, False
 
     @requires(ANYONE)

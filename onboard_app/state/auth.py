@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import reflex as rx
@@ -24,7 +24,6 @@ from onboard_app.services import (
     access,
     account_mail,
     accounts,
-    oauth,
     password_policy,
     passwords,
     recovery,
@@ -99,7 +98,7 @@ async def sign_in(
     *,
     second_factor: str | None = None,
     next_path: str | None = None,
-    on_outage: EventSpec | None = None,
+    on_outage: Callable[[], Awaitable[EventSpec]] | None = None,
 ) -> EventSpec:
     """Start a session for ``user`` in this tab and send it where it belongs.
 
@@ -115,8 +114,8 @@ async def sign_in(
         next_path: Where the user asked to go when it is not this page's ``next=`` (an
             OAuth callback passes the one its login started with). Either is only a
             wish: it is followed if it is an allowed route the user may open.
-        on_outage: The answer when the database is down (default: a message on this
-            page; a callback page has no form to stay on).
+        on_outage: Makes the answer when the database is down (default: a message on
+            this page; a callback page has no form to stay on).
 
     Returns:
         The redirect (to ``next=`` if allowed, else the user's step or explore), or the
@@ -136,7 +135,7 @@ async def sign_in(
         await session_state._start(user)
     except (SQLAlchemyError, UserGone):
         log.exception("sign-in of user %s not recorded: database error", user.id)
-        return rx.toast.error(OUTAGE_MESSAGE) if on_outage is None else on_outage
+        return rx.toast.error(OUTAGE_MESSAGE) if on_outage is None else await on_outage()
     audit(
         "signin",
         user_id=user.id,
@@ -173,12 +172,21 @@ class AuthFormState(rx.State):
         self.show_password = not self.show_password
 
     @requires(ANYONE)
-    def reset_form(self) -> EventSpec | None:
-        """``on_load`` of the login/signup pages: clear errors, run the guard."""
-        # A failed OAuth sign-in lands here with ``?error=<code>``: show its fixed message.
-        self.form_error = oauth.message_for(self.router.url.query_parameters.get("error"))
+    def reset_form(self) -> None:
+        """Empty the form: called by the links that open its page (``form_link``)."""
+        self._empty()
+
+    def _empty(self, form_error: str = "") -> None:
+        """An empty form (showing ``form_error``), as the page is opened.
+
+        Not the page's ``on_load``: Reflex sends that from an effect after the page is
+        drawn, so a quick first submit can reach the server before it. A form whose submit
+        is under way is left to it: its outcome (an error, or a redirect) lands when it ends.
+        """
+        if self.busy:
+            return
+        self.form_error = form_error
         self._clear()
-        return None
 
     def _clear(self) -> None:
         self.field_errors = {}

@@ -15,6 +15,7 @@ from typing import Any
 
 import reflex as rx
 from reflex.event import EventSpec
+from reflex.state import BaseState
 from sqlalchemy.exc import SQLAlchemyError
 
 from onboard_app import routes
@@ -22,13 +23,19 @@ from onboard_app.services import linking, oauth
 from onboard_app.services.access import ANYONE
 from onboard_app.services.audit import audit
 from onboard_app.settings import get_settings
-from onboard_app.state.auth import sign_in
+from onboard_app.state.auth import LoginState, sign_in
 from onboard_app.state.session import requires
 
 log = logging.getLogger("onboard.oauth")
 
 
-def _login_with_error(code: str) -> EventSpec:
+async def _login_with_error(state: BaseState, code: str) -> EventSpec:
+    """Back to the login page, its form emptied and showing the failure's fixed message.
+
+    The message is put on the form here, by what sends the tab there, not by the page's
+    ``on_load`` (see onboard_app.py); ``?error=`` tells the address bar what happened.
+    """
+    (await state.get_state(LoginState))._empty(oauth.message_for(code))
     return rx.redirect(f"{routes.LOGIN}?error={code}", replace=True)
 
 
@@ -57,7 +64,7 @@ class OAuthState(rx.State):
             )
         except oauth.OAuthError as failure:
             log.warning("oauth %s login could not start: %s", client.name, failure.code)
-            return _login_with_error(failure.code)
+            return await _login_with_error(self, failure.code)
         self._pending = pending.to_dict()
         # Same tab (not is_external): the tab keeps its client token, hence this state.
         return rx.redirect(url)
@@ -93,15 +100,15 @@ class OAuthState(rx.State):
                 method=client.name if client else "unknown",
                 client=self.router.session.client_ip,
             )
-            return _login_with_error(failure.code)
+            return await _login_with_error(self, failure.code)
         except SQLAlchemyError:
             log.exception("oauth %s login failed: database error", client.name if client else "-")
-            return _login_with_error("server_error")
+            return await _login_with_error(self, "server_error")
         # The next= the login started with (checked then, and again by sign_in).
         return await sign_in(
             self,
             user,
             client.name,
             next_path=pending.next_path if pending else None,
-            on_outage=_login_with_error("server_error"),
+            on_outage=lambda: _login_with_error(self, "server_error"),
         )

@@ -289,6 +289,11 @@ async def test_a_failed_background_login_is_not_busy_and_says_what_it_always_sai
     client.navigate("/login")
     first = await check.started(client, {"email": email, "password": "wrong password"})
     assert client.state(LoginState).busy and client.state(LoginState).form_error == ""
+    # A reset meanwhile (a link back to the page; a late on_load used to be one) neither
+    # frees the form for a second submit nor wipes the error the sign-in then shows.
+    await client.call(LoginState.reset_form)
+    assert client.state(LoginState).busy
+    assert await client.call(LoginState.log_in, {"email": email, "password": PASSWORD}) == []
     check.release.set()
     assert await first == []
     assert client.state(LoginState).busy is False
@@ -296,6 +301,24 @@ async def test_a_failed_background_login_is_not_busy_and_says_what_it_always_sai
     # The form works again at once: the right password signs in.
     events = await client.call(LoginState.log_in, {"email": email, "password": PASSWORD})
     assert redirects(events) == ["/onboarding/profile"] and check.calls == 2
+
+
+async def test_the_links_between_login_and_signup_open_an_empty_form(client: Client) -> None:
+    client.navigate("/login", {"error": "provider_error"})  # where a failed OAuth sign-in lands
+    await client.call(LoginState.log_in, {"email": unique_email(), "password": "wrong password"})
+    assert client.state(LoginState).form_error == LOGIN_FAILED
+    await client.call(SignupState.reset_form)  # "Create an account", clicked on that page
+    client.navigate("/signup")
+    signup = client.state(SignupState)
+    assert (signup.form_error, signup.field_errors, signup.busy) == ("", {}, False)
+    await client.call(SignupState.sign_up, {"email": "ada@example", "password": "short"})
+    assert signup.field_errors
+    await client.call(LoginState.reset_form)  # "Log in"
+    client.navigate("/login")
+    login = client.state(LoginState)
+    assert (login.form_error, login.field_errors, login.busy) == ("", {}, False)
+    await client.call(SignupState.reset_form)  # and back to sign-up
+    assert (signup.form_error, signup.field_errors, signup.strength) == ("", {}, -1)
 
 
 async def test_login_field_errors_focus_the_first_empty_field(client: Client) -> None:

@@ -16,10 +16,11 @@ from sqlalchemy.exc import OperationalError
 
 from onboard_app import routes
 from onboard_app.models import TwoFactor, User, utcnow
-from onboard_app.services import two_factor
+from onboard_app.services import oauth, two_factor
 from onboard_app.services.db import session_scope
 from onboard_app.services.users import get_user_by_email
 from onboard_app.settings import Settings, get_settings
+from onboard_app.state.auth import LoginState
 from onboard_app.state.oauth import OAuthState
 from onboard_app.state.onboarding import OnboardingState
 from onboard_app.state.session import SessionState
@@ -120,3 +121,21 @@ async def test_a_sign_in_the_database_cannot_record_goes_back_to_the_login_page(
     tab = Client(ip="198.51.100.36")
     assert redirects(await github_sign_in(tab)) == [f"{routes.LOGIN}?error=server_error"]
     assert not signed_in(tab) and tab.state(SessionState).token == ""
+    # The login page shows why, put on its form by the redirect (its on_load does not).
+    assert tab.state(LoginState).form_error == oauth.MESSAGES["server_error"]
+
+
+async def test_a_denied_sign_in_lands_on_an_emptied_login_form_with_its_message(
+    github: GitHubFake,
+) -> None:
+    tab = Client(ip="198.51.100.37")
+    tab.navigate(routes.LOGIN)
+    await tab.call(LoginState.log_in, {"email": "", "password": ""})  # an earlier attempt
+    github.deny = True
+    assert redirects(await github_sign_in(tab)) == [f"{routes.LOGIN}?error=provider_error"]
+    login = tab.state(LoginState)
+    assert (login.form_error, login.field_errors) == (oauth.MESSAGES["provider_error"], {})
+    # Nothing the login page runs as it opens (its on_load) changes that.
+    tab.navigate(routes.LOGIN, {"error": "provider_error"})
+    assert await tab.call(SessionState.guard) == []
+    assert login.form_error == oauth.MESSAGES["provider_error"] and not signed_in(tab)
