@@ -58,8 +58,15 @@ def dismiss_toasts() -> EventSpec:
 
 
 def focus_on_mount(element_id: str) -> EventSpec:
-    """Focus the element of that id (in the browser), e.g. a page's heading when it mounts."""
-    return rx.call_script(f"document.getElementById('{element_id}')?.focus()")
+    """Focus the element of that id (in the browser), e.g. a page's heading when it mounts.
+
+    Focus waits for the frame being drawn to be painted: focusing lays the page out at
+    once, so focusing in the commit would hold up the new page's first paint.
+    """
+    return rx.call_script(
+        "requestAnimationFrame(() => setTimeout(() =>"
+        f" document.getElementById('{element_id}')?.focus(), 0))"
+    )
 
 
 def page_heading(text: rx.Var | str, *, heading_id: str, size: str = "7") -> rx.Component:
