@@ -120,11 +120,11 @@ class LoadResult:
         """The generator's loop lag, p50 / p95 / max: client delay read as latency."""
         if not self.loop_lag:
             return "load generator's event loop: not sampled"
-        lags = sorted(self.loop_lag)
-        p95 = lags[min(len(lags) - 1, int(len(lags) * 0.95))]
+        lags = self.loop_lag
         return (
-            f"load generator's event loop late by p50 {statistics.median(lags):.1f} / "
-            f"p95 {p95:.1f} / max {lags[-1]:.1f} ms (a 10 ms timer, {len(lags)} samples)"
+            f"load generator's event loop late by p50 {self.percentile(50, lags):.1f} / "
+            f"p95 {self.percentile(95, lags):.1f} / max {max(lags):.1f} ms"
+            f" (a 10 ms timer, {len(lags)} samples)"
         )
 
     @property
